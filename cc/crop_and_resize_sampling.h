@@ -1,0 +1,93 @@
+// Sampling math of crop_and_resize, shared by the CPU and CUDA kernels.
+//
+// Every function here reproduces, operation for operation and in float32,
+// how TensorFlow's CPU kernel maps a crop pixel to image coordinates. Any
+// change in the order of operations changes which samples fall on the border
+// and breaks bit-compatibility with tf.image.crop_and_resize.
+#ifndef CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_SAMPLING_H_
+#define CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_SAMPLING_H_
+
+#include <math.h>
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define CRG_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define CRG_HOST_DEVICE inline
+#endif
+
+namespace crop_and_resize_grad {
+
+enum class Method : int32_t { kBilinear = 0, kNearest = 1 };
+
+// Image coordinate of crop index `i` along one axis, for a box edge pair
+// (lo, hi) in normalized coordinates. hi < lo flips the crop.
+CRG_HOST_DEVICE float SampleCoordinate(float lo, float hi, int64_t image_size,
+                                       int64_t crop_size, int64_t i) {
+  if (crop_size > 1) {
+    const float scale = (hi - lo) * static_cast<float>(image_size - 1) /
+                        static_cast<float>(crop_size - 1);
+    return lo * static_cast<float>(image_size - 1) +
+           static_cast<float>(i) * scale;
+  }
+  // TF evaluates the single-pixel centre with a double literal (0.5).
+  return static_cast<float>(0.5 * static_cast<double>(lo + hi) *
+                            static_cast<double>(image_size - 1));
+}
+
+// True when `coord` lies in [0, size - 1]. Written so that NaN is outside:
+// overflowing finite boxes can produce NaN coordinates.
+CRG_HOST_DEVICE bool InsideImage(float coord, int64_t image_size) {
+  return coord >= 0.0f && coord <= static_cast<float>(image_size - 1);
+}
+
+// The two bilinear taps along one axis and the weight of the upper one.
+// When `coord` is an integer, lo == hi and frac == 0.
+struct BilinearTaps {
+  int64_t lo;
+  int64_t hi;
+  float frac;
+};
+
+// Requires InsideImage(coord, size).
+CRG_HOST_DEVICE BilinearTaps MakeBilinearTaps(float coord) {
+  const float lo = floorf(coord);
+  BilinearTaps taps;
+  taps.lo = static_cast<int64_t>(lo);
+  taps.hi = static_cast<int64_t>(ceilf(coord));
+  taps.frac = coord - lo;
+  return taps;
+}
+
+// Nearest pixel, halves rounded away from zero. Requires InsideImage.
+CRG_HOST_DEVICE int64_t NearestIndex(float coord) {
+  return static_cast<int64_t>(roundf(coord));
+}
+
+// One axis of one sample: whether it contributes and where.
+struct AxisSample {
+  bool valid;
+  BilinearTaps taps;  // For nearest, taps.lo == taps.hi and frac == 0.
+};
+
+CRG_HOST_DEVICE AxisSample MakeAxisSample(float lo, float hi,
+                                          int64_t image_size, int64_t crop_size,
+                                          int64_t i, Method method) {
+  AxisSample sample;
+  const float coord = SampleCoordinate(lo, hi, image_size, crop_size, i);
+  sample.valid = InsideImage(coord, image_size);
+  if (!sample.valid) {
+    sample.taps.lo = sample.taps.hi = 0;
+    sample.taps.frac = 0.0f;
+  } else if (method == Method::kBilinear) {
+    sample.taps = MakeBilinearTaps(coord);
+  } else {
+    sample.taps.lo = sample.taps.hi = NearestIndex(coord);
+    sample.taps.frac = 0.0f;
+  }
+  return sample;
+}
+
+}  // namespace crop_and_resize_grad
+
+#endif  // CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_SAMPLING_H_

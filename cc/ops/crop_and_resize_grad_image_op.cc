@@ -1,0 +1,67 @@
+// Registration of the op and its shape function. Kernels live in cc/kernels.
+#include "cc/ops/op_names.h"
+#include "tensorflow/core/framework/common_shape_fns.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace crop_and_resize_grad {
+
+using ::tensorflow::shape_inference::DimensionHandle;
+using ::tensorflow::shape_inference::InferenceContext;
+using ::tensorflow::shape_inference::ShapeHandle;
+
+namespace {
+
+absl::Status GradImageShape(InferenceContext* c) {
+  ShapeHandle grads, boxes, box_ind, image_size;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &grads));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &boxes));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &box_ind));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 1, &image_size));
+
+  DimensionHandle unused;
+  TF_RETURN_IF_ERROR(c->WithValue(c->Dim(boxes, 1), 4, &unused));
+  TF_RETURN_IF_ERROR(c->WithValue(c->Dim(image_size, 0), 4, &unused));
+
+  DimensionHandle num_boxes;
+  TF_RETURN_IF_ERROR(c->Merge(c->Dim(grads, 0), c->Dim(boxes, 0), &num_boxes));
+  TF_RETURN_IF_ERROR(c->Merge(num_boxes, c->Dim(box_ind, 0), &num_boxes));
+
+  // Static [B, H, W, D] when image_size is a constant.
+  ShapeHandle output;
+  TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(3, &output));
+  TF_RETURN_IF_ERROR(c->WithRank(output, 4, &output));
+  DimensionHandle depth;
+  TF_RETURN_IF_ERROR(c->Merge(c->Dim(output, 3), c->Dim(grads, 3), &depth));
+  TF_RETURN_IF_ERROR(c->ReplaceDim(output, 3, depth, &output));
+  c->set_output(0, output);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+REGISTER_OP(kGradImageOpName)
+    .Input("grads: float")
+    .Input("boxes: float")
+    .Input("box_ind: int32")
+    .Input("image_size: int32")
+    .Output("output: T")
+    .Attr("T: {half, bfloat16, float, double}")
+    .Attr("method: {'bilinear', 'nearest'} = 'bilinear'")
+    .Attr("deterministic: bool = false")
+    .SetShapeFn(GradImageShape)
+    .Doc(R"doc(
+Gradient of crop_and_resize with respect to the image: an exact,
+race-free replacement for CropAndResizeGradImage.
+
+grads: [num_boxes, crop_height, crop_width, depth] upstream gradient.
+boxes: [num_boxes, 4] normalized [y1, x1, y2, x2]; must be finite.
+box_ind: [num_boxes] image index of each box, in [0, batch).
+image_size: [4] = [batch, height, width, depth] of the image.
+output: [batch, height, width, depth] gradient with respect to the image.
+method: sampling method of the forward crop_and_resize.
+deterministic: request the bitwise-reproducible GPU algorithm. The CPU
+  kernel is always deterministic.
+)doc");
+
+}  // namespace crop_and_resize_grad

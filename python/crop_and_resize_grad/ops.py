@@ -1,0 +1,85 @@
+"""The raw-op mirror of tf.raw_ops.CropAndResizeGradImage."""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+import tensorflow as tf
+
+from crop_and_resize_grad import _loader
+
+#: Registered name of the op (namespaced: it cannot clash with TF's builtin).
+OP_NAME = "CropAndResizeGrad>CropAndResizeGradImage"
+
+#: Output dtypes the op supports.
+SUPPORTED_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+
+#: Sampling methods of the forward crop_and_resize.
+METHODS = ("bilinear", "nearest")
+
+TensorLike = Union[tf.Tensor, np.ndarray, list, tuple]
+
+
+def _op_determinism_enabled() -> bool:
+    """Whether tf.config.experimental.enable_op_determinism() is on."""
+    # Not exported under tf.config; this is where enable_op_determinism lives.
+    from tensorflow.python.framework import config as tf_config
+
+    return bool(tf_config.is_op_determinism_enabled())
+
+
+def crop_and_resize_grad_image(
+    grads: TensorLike,
+    boxes: TensorLike,
+    box_ind: TensorLike,
+    image_size: TensorLike,
+    T: Union[tf.DType, str, type],
+    method: str = "bilinear",
+    deterministic: Optional[bool] = None,
+    name: Optional[str] = None,
+) -> tf.Tensor:
+    """Gradient of ``tf.image.crop_and_resize`` with respect to the image.
+
+    A drop-in replacement for ``tf.raw_ops.CropAndResizeGradImage`` that is
+    race-free, bitwise reproducible, accumulates 16-bit outputs in float32,
+    and rejects bad boxes with an error instead of crashing.
+
+    Args:
+      grads: float32 ``[num_boxes, crop_height, crop_width, depth]``.
+      boxes: float32 ``[num_boxes, 4]``, normalized ``[y1, x1, y2, x2]``.
+      box_ind: int32 ``[num_boxes]``, values in ``[0, batch)``.
+      image_size: int32 ``[4]``, ``[batch, height, width, depth]``.
+      T: output dtype: float16, bfloat16, float32 or float64.
+      method: ``"bilinear"`` or ``"nearest"``, as in the forward op.
+      deterministic: request the bitwise-reproducible GPU algorithm. ``None``
+        follows ``tf.config.experimental.enable_op_determinism()``. The CPU
+        kernel is deterministic either way.
+      name: optional op name.
+
+    Returns:
+      A ``T`` tensor of shape ``[batch, height, width, depth]``.
+
+    Raises:
+      tf.errors.InvalidArgumentError: bad shapes, non-finite boxes, bad sizes.
+      tf.errors.OutOfRangeError: ``box_ind`` outside ``[0, batch)``.
+    """
+    dtype = tf.as_dtype(T)
+    if dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"T must be one of {[d.name for d in SUPPORTED_DTYPES]}, got {dtype.name}"
+        )
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if deterministic is None:
+        deterministic = _op_determinism_enabled()
+    with tf.name_scope(name or "crop_and_resize_grad_image"):
+        return _loader.load_library().crop_and_resize_grad_crop_and_resize_grad_image(
+            grads=tf.convert_to_tensor(grads, tf.float32),
+            boxes=tf.convert_to_tensor(boxes, tf.float32),
+            box_ind=tf.convert_to_tensor(box_ind, tf.int32),
+            image_size=tf.convert_to_tensor(image_size, tf.int32),
+            T=dtype,
+            method=method,
+            deterministic=bool(deterministic),
+        )
