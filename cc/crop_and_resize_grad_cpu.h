@@ -30,15 +30,21 @@ struct GradImageArgs {
   Method method = Method::kBilinear;
 };
 
-// Runs work(begin, end) over [0, num_units), possibly in parallel, blocking
-// until all units are done. cost_per_unit is a rough cycle estimate.
-using ParallelRunner = std::function<void(
-    int64_t num_units, int64_t cost_per_unit,
-    const std::function<void(int64_t begin, int64_t end)>& work)>;
+// How the kernel runs work units in parallel. parallel_for(num_units,
+// cost_per_unit, work) calls work(begin, end) over [0, num_units), possibly
+// concurrently, and returns when all are done; cost_per_unit is a rough cycle
+// estimate. num_threads only sizes the work units: the result never depends
+// on either.
+struct ParallelRunner {
+  int num_threads = 1;
+  std::function<void(
+      int64_t num_units, int64_t cost_per_unit,
+      const std::function<void(int64_t begin, int64_t end)>& work)>
+      parallel_for;
+};
 
 // Runs everything on the calling thread.
-void RunSerially(int64_t num_units, int64_t cost_per_unit,
-                 const std::function<void(int64_t, int64_t)>& work);
+ParallelRunner SerialRunner();
 
 enum class ErrorCode { kOk, kInvalidArgument, kOutOfRange };
 
@@ -61,6 +67,10 @@ CheckResult CheckBoxValues(const float* boxes, const int32_t* box_ind,
 template <typename T>
 void CropAndResizeGradImageCpu(const GradImageArgs& args, T* output,
                                const ParallelRunner& runner);
+
+// Name of the instruction set the CPU kernel runs with: "baseline", "avx2"
+// or "avx512". The environment variable CRG_CPU_ISA caps it.
+const char* CpuIsaName();
 
 }  // namespace crop_and_resize_grad
 

@@ -88,6 +88,23 @@ CRG_HOST_DEVICE AxisSample MakeAxisSample(float lo, float hi,
   return sample;
 }
 
+// Weights of the lower and upper tap, in the product type P (float, or double
+// for double output). For float this is TF's (1 - frac); for double the
+// subtraction is done in double, so it is exact.
+template <typename P>
+struct TapWeights {
+  P lo;
+  P hi;
+};
+
+template <typename P>
+CRG_HOST_DEVICE TapWeights<P> MakeTapWeights(float frac) {
+  TapWeights<P> w;
+  w.lo = static_cast<P>(1) - static_cast<P>(frac);
+  w.hi = static_cast<P>(frac);
+  return w;
+}
+
 }  // namespace crop_and_resize_grad
 
 #endif  // CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_SAMPLING_H_

@@ -1,5 +1,6 @@
-// Bulk float -> T conversion for the CPU kernel's final rounding. Half uses
-// the F16C instruction when the CPU has it (same bits as the portable code).
+// Bulk accumulator -> T conversion: the CPU kernel's final (only) rounding.
+// Half uses the F16C instruction when the CPU has it (same bits as the portable
+// code).
 #ifndef CROP_AND_RESIZE_GRAD_CC_FLOAT16_CONVERT_CPU_H_
 #define CROP_AND_RESIZE_GRAD_CC_FLOAT16_CONVERT_CPU_H_
 
@@ -36,6 +37,11 @@ inline void ConvertFromFloat(const float* src, Half* dst, int64_t n) {
   }
 #endif
   for (int64_t i = 0; i < n; ++i) dst[i].bits = FloatToHalfBits(src[i]);
+}
+
+template <typename T>
+inline void ConvertFromFloat(const T* src, T* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
 inline void ConvertFromFloat(const float* src, BFloat16* dst, int64_t n) {

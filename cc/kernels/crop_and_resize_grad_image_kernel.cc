@@ -19,7 +19,9 @@ struct GradImageFunctor<CPUDevice, T> {
                                                 args.num_boxes, args.batch)));
     if (output->NumElements() == 0) return;
     const auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
-    const ParallelRunner runner =
+    ParallelRunner runner;
+    runner.num_threads = workers->num_threads;
+    runner.parallel_for =
         [workers](int64_t num_units, int64_t cost_per_unit,
                   const std::function<void(int64_t, int64_t)>& work) {
           tensorflow::Shard(workers->num_threads, workers->workers, num_units,

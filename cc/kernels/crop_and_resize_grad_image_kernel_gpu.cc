@@ -1,0 +1,111 @@
+// GPU registration (built when CUDA is on). Box values live on the device:
+// a check kernel reduces them to one status word, which is copied back and
+// waited for before the main launch, so a bad box gives the same TF error as
+// on the CPU. That costs one tiny kernel, a 4-byte copy and a stream sync.
+#include <cuda_runtime_api.h>
+
+#include "cc/kernels/crop_and_resize_grad_image_kernel.h"
+#include "cc/ops/op_names.h"
+#include "cuda/crop_and_resize_grad_cuda.h"
+#include "tensorflow/core/framework/register_types.h"
+#include "tensorflow/core/util/determinism.h"
+#include "xla/stream_executor/stream.h"
+
+namespace crop_and_resize_grad {
+
+// A tag type: the op library never touches Eigen's GPU device itself.
+struct GPUDevice {};
+
+namespace {
+
+absl::Status CudaStatus(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrCat(what, " failed: ", cudaGetErrorString(err)));
+}
+
+cudaStream_t StreamOf(tensorflow::OpKernelContext* ctx) {
+  return static_cast<cudaStream_t>(
+      ctx->op_device_context()->stream()->platform_specific_handle().stream);
+}
+
+// Runs the device-side box check and returns its verdict as a TF status.
+absl::Status CheckBoxesOnDevice(tensorflow::OpKernelContext* ctx,
+                                const GradImageArgs& args,
+                                cudaStream_t stream) {
+  if (args.num_boxes == 0) return absl::OkStatus();
+  tensorflow::Tensor status;
+  TF_RETURN_IF_ERROR(ctx->allocate_temp(tensorflow::DT_INT32,
+                                        tensorflow::TensorShape({1}), &status));
+  int32_t* device_status = status.flat<int32_t>().data();
+  TF_RETURN_IF_ERROR(CudaStatus(
+      cuda::LaunchCheckBoxValues(args.boxes, args.box_ind, args.num_boxes,
+                                 args.batch, device_status, stream),
+      "box check launch"));
+  int32_t host_status = 0;
+  TF_RETURN_IF_ERROR(CudaStatus(
+      cudaMemcpyAsync(&host_status, device_status, sizeof(host_status),
+                      cudaMemcpyDeviceToHost, stream),
+      "box check copy"));
+  TF_RETURN_IF_ERROR(
+      CudaStatus(cudaStreamSynchronize(stream), "box check sync"));
+  switch (host_status) {
+    case cuda::kBoxesOk:
+      return absl::OkStatus();
+    case cuda::kBoxIndexOutOfRange:
+      return OutOfRange(
+          "box_index has values outside [0, batch_size), with "
+          "batch_size ",
+          args.batch);
+    default:
+      return InvalidArgument("boxes must be finite, but some are NaN or Inf");
+  }
+}
+
+}  // namespace
+
+template <typename T>
+struct GradImageFunctor<GPUDevice, T> {
+  void operator()(tensorflow::OpKernelContext* ctx, const GradImageArgs& args,
+                  bool deterministic, tensorflow::Tensor* output) {
+    using Storage = typename StorageOf<T>::type;
+    const cudaStream_t stream = StreamOf(ctx);
+    OP_REQUIRES_OK(ctx, CheckBoxesOnDevice(ctx, args, stream));
+    if (output->NumElements() == 0) return;
+    deterministic = deterministic || tensorflow::OpDeterminismRequired();
+    const cuda::DType dtype = cuda::DTypeOf<Storage>::value;
+    const size_t scratch_bytes =
+        cuda::GradImageScratchBytes(args, dtype, deterministic);
+    tensorflow::Tensor scratch;
+    void* scratch_data = nullptr;
+    if (scratch_bytes > 0) {
+      OP_REQUIRES_OK(
+          ctx, ctx->allocate_temp(tensorflow::DT_INT8,
+                                  tensorflow::TensorShape(
+                                      {static_cast<int64_t>(scratch_bytes)}),
+                                  &scratch));
+      scratch_data = scratch.flat<int8_t>().data();
+    }
+    OP_REQUIRES_OK(ctx, CudaStatus(cuda::LaunchCropAndResizeGradImage(
+                                       args, dtype, deterministic,
+                                       StoragePointer<T>(output), scratch_data,
+                                       scratch_bytes, stream),
+                                   "crop_and_resize_grad launch"));
+  }
+};
+
+#define CRG_REGISTER_GPU(T)                                   \
+  REGISTER_KERNEL_BUILDER(Name(kGradImageOpName)              \
+                              .Device(tensorflow::DEVICE_GPU) \
+                              .TypeConstraint<T>("T")         \
+                              .HostMemory("image_size"),      \
+                          CropAndResizeGradImageOp<GPUDevice, T>);
+
+CRG_REGISTER_GPU(Eigen::half);
+CRG_REGISTER_GPU(Eigen::bfloat16);
+CRG_REGISTER_GPU(float);
+CRG_REGISTER_GPU(double);
+
+#undef CRG_REGISTER_GPU
+
+}  // namespace crop_and_resize_grad

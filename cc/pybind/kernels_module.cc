@@ -1,0 +1,257 @@
+// crop_and_resize_grad._kernels: the TF-free kernels for NumPy arrays (CPU)
+// and raw device pointers (CUDA), so tests and benchmarks can reach them
+// without TensorFlow.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cc/crop_and_resize_grad_cpu.h"
+#if CRG_WITH_CUDA
+#include "cuda/crop_and_resize_grad_cuda.h"
+#endif
+
+namespace py = pybind11;
+
+namespace crop_and_resize_grad {
+namespace {
+
+using FloatArray =
+    py::array_t<float, py::array::c_style | py::array::forcecast>;
+using IndexArray =
+    py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+Method ParseMethod(const std::string& method) {
+  if (method == "bilinear") return Method::kBilinear;
+  if (method == "nearest") return Method::kNearest;
+  throw py::value_error("method must be 'bilinear' or 'nearest', got '" +
+                        method + "'");
+}
+
+// Shapes as the TF op checks them; data pointers are left empty.
+GradImageArgs ShapeArgs(const std::vector<int64_t>& grads_shape,
+                        const std::vector<int64_t>& boxes_shape,
+                        const std::vector<int64_t>& box_ind_shape,
+                        const std::vector<int64_t>& image_size,
+                        const std::string& method) {
+  if (grads_shape.size() != 4) throw py::value_error("grads must be 4-D");
+  if (grads_shape[1] <= 0 || grads_shape[2] <= 0) {
+    throw py::value_error("grads crop dimensions must be positive");
+  }
+  if (boxes_shape.size() != 2 || boxes_shape[1] != 4) {
+    throw py::value_error("boxes must be 2-D [num_boxes, 4]");
+  }
+  if (box_ind_shape.size() != 1) throw py::value_error("box_ind must be 1-D");
+  if (box_ind_shape[0] != boxes_shape[0] || grads_shape[0] != boxes_shape[0]) {
+    throw py::value_error("grads, boxes and box_ind disagree on num_boxes");
+  }
+  if (image_size.size() != 4) {
+    throw py::value_error("image_size must have 4 elements");
+  }
+  if (image_size[1] <= 0 || image_size[2] <= 0 || image_size[0] < 0 ||
+      image_size[3] < 0) {
+    throw py::value_error("bad image_size");
+  }
+  if (image_size[3] != grads_shape[3]) {
+    throw py::value_error("image_size and grads are incompatible (depth)");
+  }
+  GradImageArgs args;
+  args.num_boxes = boxes_shape[0];
+  args.crop_height = grads_shape[1];
+  args.crop_width = grads_shape[2];
+  args.batch = image_size[0];
+  args.height = image_size[1];
+  args.width = image_size[2];
+  args.depth = image_size[3];
+  args.method = ParseMethod(method);
+  return args;
+}
+
+std::vector<int64_t> ShapeOf(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+void ThrowIfBad(const CheckResult& check) {
+  if (check.code == ErrorCode::kOutOfRange)
+    throw py::index_error(check.message);
+  if (!check.ok()) throw py::value_error(check.message);
+}
+
+// Dynamic scheduling over std::threads. The kernel's result does not depend
+// on how units are spread, so this only affects speed.
+ParallelRunner ThreadRunner(int num_threads) {
+  ParallelRunner runner;
+  runner.num_threads = num_threads;
+  runner.parallel_for = [num_threads](
+                            int64_t num_units, int64_t /*cost*/,
+                            const std::function<void(int64_t, int64_t)>& work) {
+    const int threads =
+        static_cast<int>(std::min<int64_t>(num_threads, num_units));
+    if (threads <= 1) {
+      if (num_units > 0) work(0, num_units);
+      return;
+    }
+    std::atomic<int64_t> next{0};
+    auto loop = [&] {
+      for (int64_t u; (u = next.fetch_add(1)) < num_units;) work(u, u + 1);
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(loop);
+    loop();
+    for (auto& t : pool) t.join();
+  };
+  return runner;
+}
+
+template <typename T>
+void RunCpu(const GradImageArgs& args, py::array& out, int num_threads) {
+  T* data = reinterpret_cast<T*>(out.mutable_data());
+  const ParallelRunner runner = ThreadRunner(num_threads);
+  py::gil_scoped_release release;
+  CropAndResizeGradImageCpu(args, data, runner);
+}
+
+// Returns the image gradient as a NumPy array of `dtype` ('float16',
+// 'bfloat16' as raw uint16 bits, 'float32' or 'float64').
+py::array GradImageCpu(FloatArray grads, FloatArray boxes, IndexArray box_ind,
+                       std::vector<int64_t> image_size,
+                       const std::string& dtype, const std::string& method,
+                       int num_threads) {
+  GradImageArgs args = ShapeArgs(ShapeOf(grads), ShapeOf(boxes),
+                                 ShapeOf(box_ind), image_size, method);
+  args.grads = grads.data();
+  args.boxes = boxes.data();
+  args.box_ind = box_ind.data();
+  ThrowIfBad(
+      CheckBoxValues(args.boxes, args.box_ind, args.num_boxes, args.batch));
+  if (num_threads <= 0) {
+    num_threads = static_cast<int>(std::thread::hardware_concurrency());
+  }
+  const std::vector<py::ssize_t> shape(image_size.begin(), image_size.end());
+  py::array out;
+  if (dtype == "float32") {
+    out = py::array_t<float>(shape);
+    RunCpu<float>(args, out, num_threads);
+  } else if (dtype == "float64") {
+    out = py::array_t<double>(shape);
+    RunCpu<double>(args, out, num_threads);
+  } else if (dtype == "float16") {
+    out = py::array(py::dtype("float16"), shape);
+    RunCpu<Half>(args, out, num_threads);
+  } else if (dtype == "bfloat16") {
+    out = py::array_t<uint16_t>(shape);
+    RunCpu<BFloat16>(args, out, num_threads);
+  } else {
+    throw py::value_error(
+        "dtype must be float16, bfloat16, float32 or "
+        "float64, got '" +
+        dtype + "'");
+  }
+  return out;
+}
+
+#if CRG_WITH_CUDA
+cuda::DType ParseDType(const std::string& dtype) {
+  if (dtype == "float16") return cuda::DType::kHalf;
+  if (dtype == "bfloat16") return cuda::DType::kBFloat16;
+  if (dtype == "float32") return cuda::DType::kFloat;
+  if (dtype == "float64") return cuda::DType::kDouble;
+  throw py::value_error("unknown dtype '" + dtype + "'");
+}
+
+void ThrowIfCudaError(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string(what) + ": " +
+                             cudaGetErrorString(err));
+  }
+}
+
+GradImageArgs DeviceArgs(uintptr_t grads, uintptr_t boxes, uintptr_t box_ind,
+                         std::vector<int64_t> grads_shape, int64_t num_boxes,
+                         std::vector<int64_t> image_size,
+                         const std::string& method) {
+  GradImageArgs args =
+      ShapeArgs(grads_shape, {num_boxes, 4}, {num_boxes}, image_size, method);
+  args.grads = reinterpret_cast<const float*>(grads);
+  args.boxes = reinterpret_cast<const float*>(boxes);
+  args.box_ind = reinterpret_cast<const int32_t*>(box_ind);
+  return args;
+}
+#endif
+
+}  // namespace
+}  // namespace crop_and_resize_grad
+
+PYBIND11_MODULE(_kernels, m) {
+  using namespace crop_and_resize_grad;
+  m.doc() =
+      "TF-free crop_and_resize_grad kernels (CPU on NumPy, CUDA on "
+      "device pointers).";
+  m.def("cpu_isa", &CpuIsaName,
+        "Instruction set of the CPU kernel (CRG_CPU_ISA caps it).");
+  m.def("grad_image_cpu", &GradImageCpu, py::arg("grads"), py::arg("boxes"),
+        py::arg("box_ind"), py::arg("image_size"), py::arg("dtype"),
+        py::arg("method") = "bilinear", py::arg("num_threads") = 0,
+        "Image gradient on the CPU. bfloat16 comes back as uint16 bits.");
+#if CRG_WITH_CUDA
+  m.attr("has_cuda") = true;
+  m.def(
+      "grad_image_scratch_bytes",
+      [](std::vector<int64_t> grads_shape, int64_t num_boxes,
+         std::vector<int64_t> image_size, const std::string& dtype,
+         const std::string& method, bool deterministic) {
+        const GradImageArgs args =
+            DeviceArgs(0, 0, 0, grads_shape, num_boxes, image_size, method);
+        return cuda::GradImageScratchBytes(args, ParseDType(dtype),
+                                           deterministic);
+      },
+      py::arg("grads_shape"), py::arg("num_boxes"), py::arg("image_size"),
+      py::arg("dtype"), py::arg("method"), py::arg("deterministic"));
+  m.def(
+      "grad_image_cuda",
+      [](uintptr_t grads, uintptr_t boxes, uintptr_t box_ind,
+         std::vector<int64_t> grads_shape, int64_t num_boxes,
+         std::vector<int64_t> image_size, uintptr_t output,
+         const std::string& dtype, const std::string& method,
+         bool deterministic, uintptr_t scratch, size_t scratch_bytes,
+         uintptr_t stream) {
+        const GradImageArgs args = DeviceArgs(
+            grads, boxes, box_ind, grads_shape, num_boxes, image_size, method);
+        py::gil_scoped_release release;
+        ThrowIfCudaError(cuda::LaunchCropAndResizeGradImage(
+                             args, ParseDType(dtype), deterministic,
+                             reinterpret_cast<void*>(output),
+                             reinterpret_cast<void*>(scratch), scratch_bytes,
+                             reinterpret_cast<cudaStream_t>(stream)),
+                         "LaunchCropAndResizeGradImage");
+      },
+      py::arg("grads"), py::arg("boxes"), py::arg("box_ind"),
+      py::arg("grads_shape"), py::arg("num_boxes"), py::arg("image_size"),
+      py::arg("output"), py::arg("dtype"), py::arg("method"),
+      py::arg("deterministic"), py::arg("scratch"), py::arg("scratch_bytes"),
+      py::arg("stream") = 0,
+      "Launches on device pointers (ints); asynchronous on `stream`.");
+  m.def(
+      "check_boxes_cuda",
+      [](uintptr_t boxes, uintptr_t box_ind, int64_t num_boxes, int64_t batch,
+         uintptr_t device_status, uintptr_t stream) {
+        ThrowIfCudaError(
+            cuda::LaunchCheckBoxValues(
+                reinterpret_cast<const float*>(boxes),
+                reinterpret_cast<const int32_t*>(box_ind), num_boxes, batch,
+                reinterpret_cast<int32_t*>(device_status),
+                reinterpret_cast<cudaStream_t>(stream)),
+            "LaunchCheckBoxValues");
+      },
+      py::arg("boxes"), py::arg("box_ind"), py::arg("num_boxes"),
+      py::arg("batch"), py::arg("device_status"), py::arg("stream") = 0);
+#else
+  m.attr("has_cuda") = false;
+#endif
+}
