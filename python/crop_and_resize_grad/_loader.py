@@ -35,7 +35,7 @@ def build_info() -> dict:
         ) from e
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_library() -> types.ModuleType:
     """Loads the op library (once per process) and returns its op module."""
     built_for = build_info().get("tensorflow_version")

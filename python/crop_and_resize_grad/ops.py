@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 import tensorflow as tf
@@ -34,10 +34,10 @@ def crop_and_resize_grad_image(
     boxes: TensorLike,
     box_ind: TensorLike,
     image_size: TensorLike,
-    T: Union[tf.DType, str, type],
+    T: tf.DType | str | type,
     method: str = "bilinear",
-    deterministic: Optional[bool] = None,
-    name: Optional[str] = None,
+    deterministic: bool | None = None,
+    name: str | None = None,
 ) -> tf.Tensor:
     """Gradient of ``tf.image.crop_and_resize`` with respect to the image.
 
@@ -66,9 +66,7 @@ def crop_and_resize_grad_image(
     """
     dtype = tf.as_dtype(T)
     if dtype not in SUPPORTED_DTYPES:
-        raise TypeError(
-            f"T must be one of {[d.name for d in SUPPORTED_DTYPES]}, got {dtype.name}"
-        )
+        raise TypeError(f"T must be one of {[d.name for d in SUPPORTED_DTYPES]}, got {dtype.name}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if deterministic is None:
