@@ -22,6 +22,17 @@
 #include "cc/crop_and_resize_grad_cpu.h"
 #include "cc/float16_convert_cpu.h"
 
+// Tuning knobs (overridable at build time for experiments).
+#ifndef CRG_UNIT_KB
+#define CRG_UNIT_KB 512
+#endif
+#ifndef CRG_PREFETCH_DISTANCE
+#define CRG_PREFETCH_DISTANCE 1
+#endif
+#ifndef CRG_UNITS_PER_THREAD
+#define CRG_UNITS_PER_THREAD 4
+#endif
+
 namespace crop_and_resize_grad {
 namespace CRG_ISA_NAMESPACE {
 
@@ -51,19 +62,22 @@ struct Tiling {
   int64_t num_blocks;
 };
 
-// Keeps a unit's output slice in L2 with bands as tall as possible (a sample
-// row straddling two bands is read twice), then splits channels, then rows,
-// until there are enough units to balance the threads.
+// Cuts the output into units: bands of whole rows (all channels, unless a
+// row alone overflows kRowBlockBytes), as tall as kUnitBytes of cache allows,
+// since a sample row whose taps fall in two bands is read twice. Contiguous
+// grads reads beat narrower channel blocks with taller bands (measured).
+// Bands then shrink, and channels split, until every thread has a few units
+// to balance. The tiling never changes the result.
 template <typename Acc>
 Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth,
                     int num_threads) {
-  constexpr int64_t kRowBlockBytes = 256 << 10;
-  constexpr int64_t kUnitBytes = 512 << 10;
+  constexpr int64_t kUnitBytes = CRG_UNIT_KB << 10;
+  constexpr int64_t kRowBlockBytes = kUnitBytes / 2;
   constexpr int64_t kMaxBandRows = 16;
-  constexpr int64_t kMinBlockDepth = 128 / sizeof(Acc);  // Two cache lines.
-  const int64_t min_units = 4 * std::max(1, num_threads);
-  Tiling t;
+  constexpr int64_t kMinBlockDepth = 256 / sizeof(Acc);
+  const int64_t min_units = CRG_UNITS_PER_THREAD * std::max(1, num_threads);
   const int64_t pixel_bytes = width * static_cast<int64_t>(sizeof(Acc));
+  Tiling t;
   t.block_depth = depth;
   if (pixel_bytes * depth > kRowBlockBytes) {
     t.block_depth =
@@ -71,19 +85,19 @@ Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth,
                                               kMinBlockDepth * kMinBlockDepth);
     t.block_depth = std::min(t.block_depth, depth);
   }
-  const int64_t slice_bytes = std::max<int64_t>(1, pixel_bytes * t.block_depth);
-  t.band_rows = std::clamp<int64_t>(kUnitBytes / slice_bytes, 1, kMaxBandRows);
+  t.band_rows = std::clamp<int64_t>(kUnitBytes / (pixel_bytes * t.block_depth),
+                                    1, kMaxBandRows);
   auto count = [&] {
     t.num_blocks = (depth + t.block_depth - 1) / t.block_depth;
     t.num_bands = (rows + t.band_rows - 1) / t.band_rows;
     return t.num_blocks * t.num_bands;
   };
   while (count() < min_units) {
-    if (t.block_depth >= 2 * kMinBlockDepth) {
+    if (t.band_rows > 1) {
+      t.band_rows /= 2;
+    } else if (t.block_depth >= 2 * kMinBlockDepth) {
       t.block_depth = (t.block_depth / 2 + kMinBlockDepth - 1) /
                       kMinBlockDepth * kMinBlockDepth;
-    } else if (t.band_rows > 1) {
-      t.band_rows /= 2;
     } else {
       break;
     }
@@ -256,11 +270,62 @@ inline void AddNearest(const float* __restrict g, Acc* __restrict p,
   for (int64_t d = 0; d < n; ++d) p[d] += static_cast<Acc>(g[d]);
 }
 
+// Which rows of a sample row a unit owns; decided once per sample row so the
+// crop-column loop only branches on the column.
+enum class RowCase { kTwoRows, kOneRowTwice, kOneRow, kNearest };
+
+template <RowCase kCase, typename Acc>
+inline void AddColumns(const float* g_row, const float* next_g_row,
+                       const ColumnTap* taps, int64_t crop_width, int64_t depth,
+                       int64_t nd, Acc wt, Acc wb, Acc* row0, Acc* row1,
+                       int64_t pixel_stride) {
+  constexpr int64_t kFloatsPerLine = 64 / sizeof(float);
+  for (int64_t cx = 0; cx < crop_width; ++cx) {
+    // The next sample row is usually elsewhere in memory: fetch it column by
+    // column, spread over this row's work.
+    const float* next = next_g_row + cx * depth;
+    for (int64_t d = 0; d < nd; d += kFloatsPerLine)
+      __builtin_prefetch(next + d);
+    const ColumnTap& t = taps[cx];
+    if (!t.valid) continue;
+    const float* g = g_row + cx * depth;
+    const int64_t l = t.left * pixel_stride;
+    if constexpr (kCase == RowCase::kNearest) {
+      AddNearest(g, row0 + l, nd);
+      continue;
+    }
+    const int64_t r = t.right * pixel_stride;
+    const TapWeights<Acc> wx = MakeTapWeights<Acc>(t.frac);
+    const bool same_col = t.left == t.right;
+    if constexpr (kCase == RowCase::kTwoRows) {
+      if (same_col) {
+        UpdateSameColumn(g, wt, wb, wx.lo, wx.hi, row0 + l, row1 + l, nd);
+      } else {
+        UpdateFourCorners(g, wt, wb, wx.lo, wx.hi, row0 + l, row0 + r, row1 + l,
+                          row1 + r, nd);
+      }
+    } else if constexpr (kCase == RowCase::kOneRowTwice) {
+      if (same_col) {
+        UpdateOnePixel(g, wt, wb, wx.lo, wx.hi, row0 + l, nd);
+      } else {
+        UpdateSameRow(g, wt, wb, wx.lo, wx.hi, row0 + l, row0 + r, nd);
+      }
+    } else {  // kOneRow: weight wt on row0 only.
+      if (same_col) {
+        UpdateOneRowOnePixel(g, wt, wx.lo, wx.hi, row0 + l, nd);
+      } else {
+        UpdateOneRow(g, wt, wx.lo, wx.hi, row0 + l, row0 + r, nd);
+      }
+    }
+  }
+}
+
 // Adds one sample row to the rows of [row_begin, row_end) it touches.
 // acc_rows points at row_begin; pixel x of row r is at
 // acc_rows + (r - row_begin) * row_stride + x * pixel_stride.
 template <typename Acc>
-void AddSampleRow(const SampleRow& s, const float* g_row, const ColumnTap* taps,
+void AddSampleRow(const SampleRow& s, const float* g_row,
+                  const float* next_g_row, const ColumnTap* taps,
                   int64_t crop_width, int64_t depth, int64_t nd, Method method,
                   int64_t row_begin, int64_t row_end, Acc* acc_rows,
                   int64_t row_stride, int64_t pixel_stride) {
@@ -268,60 +333,31 @@ void AddSampleRow(const SampleRow& s, const float* g_row, const ColumnTap* taps,
   const bool bottom_in = s.bottom >= row_begin && s.bottom < row_end;
   Acc* top = acc_rows + (s.top - row_begin) * row_stride;
   Acc* bottom = acc_rows + (s.bottom - row_begin) * row_stride;
-  const TapWeights<Acc> wy = MakeTapWeights<Acc>(s.frac);
-  const Acc wt = wy.lo;
-  const Acc wb = wy.hi;
-  for (int64_t cx = 0; cx < crop_width; ++cx) {
-    const ColumnTap& t = taps[cx];
-    if (!t.valid) continue;
-    const float* g = g_row + cx * depth;
-    const int64_t l = t.left * pixel_stride;
-    const int64_t r = t.right * pixel_stride;
-    if (method == Method::kNearest) {
-      AddNearest(g, top + l, nd);
-      continue;
-    }
-    const TapWeights<Acc> wx = MakeTapWeights<Acc>(t.frac);
-    const Acc wl = wx.lo;
-    const Acc wr = wx.hi;
-    const bool same_col = t.left == t.right;
-    if (top_in && bottom_in) {
-      if (s.top == s.bottom) {
-        if (same_col) {
-          UpdateOnePixel(g, wt, wb, wl, wr, top + l, nd);
-        } else {
-          UpdateSameRow(g, wt, wb, wl, wr, top + l, top + r, nd);
-        }
-      } else if (same_col) {
-        UpdateSameColumn(g, wt, wb, wl, wr, top + l, bottom + l, nd);
-      } else {
-        UpdateFourCorners(g, wt, wb, wl, wr, top + l, top + r, bottom + l,
-                          bottom + r, nd);
-      }
-    } else {
-      Acc* row = top_in ? top : bottom;
-      const Acc w = top_in ? wt : wb;
-      if (same_col) {
-        UpdateOneRowOnePixel(g, w, wl, wr, row + l, nd);
-      } else {
-        UpdateOneRow(g, w, wl, wr, row + l, row + r, nd);
-      }
-    }
+  if (method == Method::kNearest) {
+    AddColumns<RowCase::kNearest, Acc>(g_row, next_g_row, taps, crop_width,
+                                       depth, nd, Acc(1), Acc(0), top, top,
+                                       pixel_stride);
+    return;
   }
-}
-
-#ifndef CRG_PREFETCH_ITEMS
-#define CRG_PREFETCH_ITEMS 3
-#endif
-constexpr int64_t kPrefetchItems = CRG_PREFETCH_ITEMS;
-
-// Prefetches channels [d0, d0 + nd) of every crop column of one grads row.
-inline void PrefetchSampleRow(const float* g_row, int64_t crop_width,
-                              int64_t depth, int64_t d0, int64_t nd) {
-  constexpr int64_t kFloatsPerLine = 64 / sizeof(float);
-  for (int64_t cx = 0; cx < crop_width; ++cx) {
-    const float* g = g_row + cx * depth + d0;
-    for (int64_t d = 0; d < nd; d += kFloatsPerLine) __builtin_prefetch(g + d);
+  const TapWeights<Acc> wy = MakeTapWeights<Acc>(s.frac);
+  if (top_in && bottom_in) {
+    if (s.top == s.bottom) {
+      AddColumns<RowCase::kOneRowTwice, Acc>(g_row, next_g_row, taps,
+                                             crop_width, depth, nd, wy.lo,
+                                             wy.hi, top, top, pixel_stride);
+    } else {
+      AddColumns<RowCase::kTwoRows, Acc>(g_row, next_g_row, taps, crop_width,
+                                         depth, nd, wy.lo, wy.hi, top, bottom,
+                                         pixel_stride);
+    }
+  } else if (top_in) {
+    AddColumns<RowCase::kOneRow, Acc>(g_row, next_g_row, taps, crop_width,
+                                      depth, nd, wy.lo, wy.hi, top, top,
+                                      pixel_stride);
+  } else {
+    AddColumns<RowCase::kOneRow, Acc>(g_row, next_g_row, taps, crop_width,
+                                      depth, nd, wy.hi, wy.lo, bottom, bottom,
+                                      pixel_stride);
   }
 }
 
@@ -371,27 +407,23 @@ void GradImage(const GradImageArgs& a, T* output,
           std::fill_n(acc.data(), pixels * nd, Acc(0));
 
           const int64_t band_end = band_begin[band + 1];
-          // Grads rows are visited out of memory order: fetch a few ahead.
-          for (int64_t i = band_begin[band];
-               i < std::min(band_end, band_begin[band] + kPrefetchItems); ++i) {
-            PrefetchSampleRow(a.grads + items[i].sample_row * sample_row_floats,
-                              a.crop_width, depth, d0, nd);
-          }
           for (int64_t i = band_begin[band]; i < band_end; ++i) {
-            if (i + kPrefetchItems < band_end) {
-              PrefetchSampleRow(a.grads + items[i + kPrefetchItems].sample_row *
-                                              sample_row_floats,
-                                a.crop_width, depth, d0, nd);
-            }
             const SampleRow& s = items[i];
+            const SampleRow& next =
+                items[std::min(i + CRG_PREFETCH_DISTANCE, band_end - 1)];
             AddSampleRow(s, a.grads + s.sample_row * sample_row_floats + d0,
+                         a.grads + next.sample_row * sample_row_floats + d0,
                          column_taps.data() + s.box * a.crop_width,
                          a.crop_width, depth, nd, a.method, row_begin, row_end,
                          acc.data(), width * nd, nd);
           }
           T* out = output + row_begin * width * depth + d0;
-          for (int64_t p = 0; p < pixels; ++p) {
-            ConvertFromFloat(acc.data() + p * nd, out + p * depth, nd);
+          if (nd == depth) {  // The band is one contiguous run of output.
+            ConvertFromFloat(acc.data(), out, pixels * nd);
+          } else {
+            for (int64_t p = 0; p < pixels; ++p) {
+              ConvertFromFloat(acc.data() + p * nd, out + p * depth, nd);
+            }
           }
         }
       });

@@ -208,10 +208,10 @@ __device__ __forceinline__ void ScatterSample(const GradImageArgs& a,
     sink.Add(offset(ys.taps.lo, xs.taps.lo), c);
     return;
   }
-  const P wy[2] = {static_cast<P>(1.0f - ys.taps.frac),
-                   static_cast<P>(ys.taps.frac)};
-  const P wx[2] = {static_cast<P>(1.0f - xs.taps.frac),
-                   static_cast<P>(xs.taps.frac)};
+  const TapWeights<P> y_weights = MakeTapWeights<P>(ys.taps.frac);
+  const TapWeights<P> x_weights = MakeTapWeights<P>(xs.taps.frac);
+  const P wy[2] = {y_weights.lo, y_weights.hi};
+  const P wx[2] = {x_weights.lo, x_weights.hi};
   const int64_t rows[2] = {ys.taps.lo, ys.taps.hi};
   const int64_t cols[2] = {xs.taps.lo, xs.taps.hi};
 #pragma unroll

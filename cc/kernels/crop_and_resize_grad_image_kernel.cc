@@ -2,13 +2,46 @@
 // kernel runs on TF's intra-op thread pool.
 #include "cc/kernels/crop_and_resize_grad_image_kernel.h"
 
+#include <algorithm>
+#include <atomic>
+
+#include "absl/synchronization/blocking_counter.h"
 #include "cc/ops/op_names.h"
+#include "tensorflow/core/framework/device_base.h"
 #include "tensorflow/core/framework/register_types.h"
-#include "tensorflow/core/util/work_sharder.h"
 
 namespace crop_and_resize_grad {
 
 using CPUDevice = Eigen::ThreadPoolDevice;
+
+namespace {
+
+// Units differ in cost (bands over dense rows hold more samples), so threads
+// take them one at a time from a shared counter; the calling thread works too.
+void RunDynamically(const tensorflow::DeviceBase::CpuWorkerThreads& workers,
+                    int64_t num_units,
+                    const std::function<void(int64_t, int64_t)>& work) {
+  const int64_t helpers = std::min<int64_t>(workers.num_threads, num_units) - 1;
+  std::atomic<int64_t> next{0};
+  auto loop = [&] {
+    for (int64_t u; (u = next.fetch_add(1)) < num_units;) work(u, u + 1);
+  };
+  if (helpers <= 0) {
+    loop();
+    return;
+  }
+  absl::BlockingCounter done(static_cast<int>(helpers));
+  for (int64_t t = 0; t < helpers; ++t) {
+    workers.workers->Schedule([&] {
+      loop();
+      done.DecrementCount();
+    });
+  }
+  loop();
+  done.Wait();
+}
+
+}  // namespace
 
 template <typename T>
 struct GradImageFunctor<CPUDevice, T> {
@@ -22,10 +55,9 @@ struct GradImageFunctor<CPUDevice, T> {
     ParallelRunner runner;
     runner.num_threads = workers->num_threads;
     runner.parallel_for =
-        [workers](int64_t num_units, int64_t cost_per_unit,
+        [workers](int64_t num_units, int64_t /*cost_per_unit*/,
                   const std::function<void(int64_t, int64_t)>& work) {
-          tensorflow::Shard(workers->num_threads, workers->workers, num_units,
-                            cost_per_unit, work);
+          RunDynamically(*workers, num_units, work);
         };
     CropAndResizeGradImageCpu(args, StoragePointer<T>(output), runner);
   }
