@@ -10,6 +10,7 @@
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/util/determinism.h"
 #include "xla/stream_executor/stream.h"
+#include "xla/stream_executor/stream_executor.h"
 
 namespace crop_and_resize_grad {
 
@@ -24,9 +25,17 @@ absl::Status CudaStatus(cudaError_t err, const char* what) {
       absl::StrCat(what, " failed: ", cudaGetErrorString(err)));
 }
 
-cudaStream_t StreamOf(tensorflow::OpKernelContext* ctx) {
-  return static_cast<cudaStream_t>(
-      ctx->op_device_context()->stream()->platform_specific_handle().stream);
+// TF's stream for this op, with our (static) CUDA runtime pointed at the
+// stream's device: the runtime keeps its own current device per thread.
+absl::Status StreamOf(tensorflow::OpKernelContext* ctx, cudaStream_t* stream) {
+  stream_executor::Stream* se_stream = ctx->op_device_context()->stream();
+  const int ordinal = se_stream->parent()->device_ordinal();
+  if (ordinal >= 0) {
+    TF_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(ordinal), "cudaSetDevice"));
+  }
+  *stream =
+      static_cast<cudaStream_t>(se_stream->platform_specific_handle().stream);
+  return absl::OkStatus();
 }
 
 // Runs the device-side box check and returns its verdict as a TF status.
@@ -69,7 +78,8 @@ struct GradImageFunctor<GPUDevice, T> {
   void operator()(tensorflow::OpKernelContext* ctx, const GradImageArgs& args,
                   bool deterministic, tensorflow::Tensor* output) {
     using Storage = typename StorageOf<T>::type;
-    const cudaStream_t stream = StreamOf(ctx);
+    cudaStream_t stream = nullptr;
+    OP_REQUIRES_OK(ctx, StreamOf(ctx, &stream));
     OP_REQUIRES_OK(ctx, CheckBoxesOnDevice(ctx, args, stream));
     if (output->NumElements() == 0) return;
     deterministic = deterministic || tensorflow::OpDeterminismRequired();
