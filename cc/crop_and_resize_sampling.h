@@ -25,10 +25,18 @@ enum class Method : int32_t { kBilinear = 0, kNearest = 1 };
 CRG_HOST_DEVICE float SampleCoordinate(float lo, float hi, int64_t image_size,
                                        int64_t crop_size, int64_t i) {
   if (crop_size > 1) {
-    const float scale = (hi - lo) * static_cast<float>(image_size - 1) /
-                        static_cast<float>(crop_size - 1);
-    return lo * static_cast<float>(image_size - 1) +
-           static_cast<float>(i) * scale;
+    const float extent = static_cast<float>(image_size - 1);
+#if defined(__CUDA_ARCH__)
+    // Explicitly rounded operations: nvcc would otherwise fuse lo * extent +
+    // i * scale into an FMA and move samples off TF's grid and border.
+    const float scale = __fdiv_rn(__fmul_rn(__fsub_rn(hi, lo), extent),
+                                  static_cast<float>(crop_size - 1));
+    return __fadd_rn(__fmul_rn(lo, extent),
+                     __fmul_rn(static_cast<float>(i), scale));
+#else
+    const float scale = (hi - lo) * extent / static_cast<float>(crop_size - 1);
+    return lo * extent + static_cast<float>(i) * scale;
+#endif
   }
   // TF evaluates the single-pixel centre with a double literal (0.5).
   return static_cast<float>(0.5 * static_cast<double>(lo + hi) *

@@ -1,0 +1,320 @@
+"""Helpers for the CUDA tests: cases, runs on GPU / CPU / reference, tolerances.
+
+No TensorFlow here (tests/helpers.py imports it; the GPU machine has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import _gpu_common as gc
+import numpy as np
+from reference import grad_image_abs_scale, grad_image_reference, inside, sample_coordinates
+
+DTYPES = gc.DTYPES
+METHODS = gc.METHODS
+MODES = ("atomic", "deterministic")
+
+# Accumulation error allowed against the reference / the CPU kernel, relative
+# to the per-element sum of |contributions|: float sums for float32, half and
+# bfloat16 (the kernels accumulate those in float), double sums for float64.
+RTOL = {"float16": 1e-5, "bfloat16": 1e-5, "float32": 1e-5, "float64": 1e-12}
+# (mantissa bits, smallest normal exponent) of each output type.
+_FORMAT = {
+    "float16": (10, -14),
+    "bfloat16": (7, -126),
+    "float32": (23, -126),
+    "float64": (52, -1022),
+}
+
+BOX_KINDS = (
+    "normal",
+    "flipped",
+    "degenerate",
+    "partly_outside",
+    "wholly_outside",
+    "unit",
+    "grid",
+    "mixed",
+)
+_GRID = np.array([0.0, 0.125, 0.1, 0.2, 0.25, 0.3, 0.5, 0.6, 0.7, 0.75, 0.9, 1.0], np.float32)
+
+
+@dataclass
+class Case:
+    grads: np.ndarray  # float32 [N, ch, cw, D]
+    boxes: np.ndarray  # float32 [N, 4]
+    box_ind: np.ndarray  # int32 [N]
+    image_size: list  # [B, H, W, D]
+
+    @property
+    def num_samples(self):
+        n, ch, cw, _ = self.grads.shape
+        return n * ch * cw
+
+
+# --------------------------------------------------------------------------- #
+# Inputs
+# --------------------------------------------------------------------------- #
+def make_boxes(rng, n, kind="normal"):
+    """float32 [n, 4] boxes [y1, x1, y2, x2] of one of BOX_KINDS."""
+    if kind == "mixed":
+        kinds = [k for k in BOX_KINDS if k != "mixed"]
+        picks = rng.integers(0, len(kinds), n)
+        out = np.empty((n, 4), np.float32)
+        for i, k in enumerate(kinds):
+            sel = picks == i
+            if sel.any():
+                out[sel] = make_boxes(rng, int(sel.sum()), k)
+        return out
+    if kind == "normal":
+        return gc.random_boxes(rng, n)
+    if kind == "flipped":
+        b = gc.random_boxes(rng, n)
+        flip_y = rng.random(n) < 0.7
+        flip_x = ~flip_y | (rng.random(n) < 0.5)
+        b[flip_y] = b[flip_y][:, [2, 1, 0, 3]]
+        b[flip_x] = b[flip_x][:, [0, 3, 2, 1]]
+        return b
+    if kind == "degenerate":
+        b = gc.random_boxes(rng, n)
+        same_y = rng.random(n) < 0.7
+        same_x = ~same_y | (rng.random(n) < 0.5)
+        b[same_y, 2] = b[same_y, 0]
+        b[same_x, 3] = b[same_x, 1]
+        return b
+    if kind == "partly_outside":
+        c = rng.uniform(-0.2, 1.2, (n, 2))
+        half = rng.uniform(0.2, 0.7, (n, 2))
+        return np.concatenate([c - half, c + half], axis=1).astype(np.float32)
+    if kind == "wholly_outside":
+        lo = np.where(
+            rng.random((n, 2)) < 0.5,
+            rng.uniform(1.01, 2.0, (n, 2)),
+            rng.uniform(-2.0, -0.6, (n, 2)),
+        )
+        hi = lo + rng.uniform(0.05, 0.5, (n, 2))
+        b = np.concatenate([lo, hi], axis=1)
+        # Keep one axis inside for some boxes: still no sample inside the image.
+        keep = rng.random(n) < 0.5
+        b[keep, 1] = rng.uniform(0, 0.5, keep.sum())
+        b[keep, 3] = b[keep, 1] + 0.4
+        return b.astype(np.float32)
+    if kind == "unit":
+        return np.tile(np.array([0, 0, 1, 1], np.float32), (n, 1))
+    if kind == "grid":
+        return rng.choice(_GRID, size=(n, 4)).astype(np.float32)
+    raise ValueError(kind)
+
+
+def make_case(rng, batch, height, width, depth, num_boxes, crop_h, crop_w, kind="normal"):
+    grads = rng.standard_normal((num_boxes, crop_h, crop_w, depth)).astype(np.float32)
+    boxes = make_boxes(rng, num_boxes, kind)
+    box_ind = rng.integers(0, max(batch, 1), num_boxes).astype(np.int32)
+    return Case(grads, boxes, box_ind, [batch, height, width, depth])
+
+
+def wide_range_grads(rng, shape):
+    """Normal grads scaled by 10^U(-3, 3): a wide dynamic range."""
+    g = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)
+    return g.astype(np.float32)
+
+
+def unit_box_case(num_boxes=20000):
+    """DESIGN.md race case: boxes [0,0,1,1] on one 8x8 image, crop 8x8, D=1,
+    grads all ones. Every sample hits one pixel with weight 1: each pixel's
+    exact sum is num_boxes."""
+    return Case(
+        np.ones((num_boxes, 8, 8, 1), np.float32),
+        np.tile(np.array([0, 0, 1, 1], np.float32), (num_boxes, 1)),
+        np.zeros(num_boxes, np.int32),
+        [1, 8, 8, 1],
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Running
+# --------------------------------------------------------------------------- #
+class Gpu:
+    """The loaded _kernels module and the default backend, with run helpers."""
+
+    def __init__(self, kernels, backend, backends):
+        self.k = kernels
+        self.be = backend
+        self.backends = backends
+
+    def prefill(self, out, dtype, backend=None):
+        """Fills an output with NaN so that untouched elements show up."""
+        be = backend or self.be
+        if gc.array_info(out)[2] in ("uint16", "int16"):  # bfloat16 as raw bits
+            be.fill(out, 0x7FC0)  # a bfloat16 NaN
+        else:
+            be.fill(out, float("nan"))
+
+    def launch(
+        self,
+        case,
+        dtype,
+        method="bilinear",
+        deterministic=False,
+        grads_offset=0,
+        out_offset=0,
+        backend=None,
+    ):
+        """Prepared launch with inputs uploaded (grads possibly at an element
+        offset) and a NaN-prefilled output (possibly at an element offset)."""
+        be = backend or self.be
+        grads = be.asarray(case.grads, offset=grads_offset)
+        boxes = be.asarray(case.boxes)
+        box_ind = be.asarray(case.box_ind)
+        out = be.empty(case.image_size, dtype, offset=out_offset)
+        self.prefill(out, dtype, be)
+        return gc.GradImageLaunch(
+            grads, boxes, box_ind, case.image_size, dtype, method, deterministic, out, be
+        )
+
+    def run(self, case, dtype, method="bilinear", deterministic=False, **kw):
+        """Host copy of the GPU result (raw: bfloat16 as uint16 bits)."""
+        launch = self.launch(case, dtype, method, deterministic, **kw)
+        out = launch()
+        be = launch.backend
+        be.synchronize()
+        return be.to_numpy(out)
+
+    def run64(self, case, dtype, method="bilinear", deterministic=False, **kw):
+        return gc.to_float64(self.run(case, dtype, method, deterministic, **kw), dtype)
+
+    def cpu(self, case, dtype, method="bilinear"):
+        return self.k.grad_image_cpu(
+            case.grads, case.boxes, case.box_ind, list(case.image_size), dtype, method
+        )
+
+    def cpu64(self, case, dtype, method="bilinear"):
+        return gc.to_float64(self.cpu(case, dtype, method), dtype)
+
+
+def reference(case, dtype, method):
+    """float64 reference: sums of exactly the kernels' products (float32
+    products for float/half/bfloat16 output, float64 weights for double)."""
+    products = "float64" if dtype == "float64" else "float32"
+    return grad_image_reference(
+        case.grads, case.boxes, case.box_ind, case.image_size, method, products=products
+    )
+
+
+def abs_scale(case, method):
+    return grad_image_abs_scale(case.grads, case.boxes, case.box_ind, case.image_size, method)
+
+
+# --------------------------------------------------------------------------- #
+# Tolerances
+# --------------------------------------------------------------------------- #
+def ulp(values, dtype):
+    """Spacing of ``dtype`` at |values| (float64 array; non-finite -> 0)."""
+    mant, emin = _FORMAT[dtype]
+    a = np.abs(np.asarray(values, dtype=np.float64))
+    a = np.where(np.isfinite(a) & (a > 0), a, 0.0)
+    _, e = np.frexp(a)  # a = m * 2^e, m in [0.5, 1): floor(log2 a) = e - 1
+    e = np.maximum(e - 1, emin)
+    return np.ldexp(1.0, e - mant)
+
+
+def tap_counts(case, method):
+    """[B, H, W, 1] number of taps (contributions) each pixel receives: 4 per
+    inside sample for bilinear (zero weights included), 1 for nearest."""
+    batch, height, width, _ = (int(v) for v in case.image_size)
+    counts = np.zeros(batch * height * width, np.float64)
+    n_boxes, crop_h, crop_w, _ = case.grads.shape
+    if n_boxes == 0 or batch == 0:
+        return counts.reshape(batch, height, width, 1)
+    in_y = sample_coordinates(case.boxes[:, 0], case.boxes[:, 2], height, crop_h)
+    in_x = sample_coordinates(case.boxes[:, 1], case.boxes[:, 3], width, crop_w)
+    vy, vx = inside(in_y, height), inside(in_x, width)
+    in_y = np.where(vy, in_y, np.float32(0))
+    in_x = np.where(vx, in_x, np.float32(0))
+    if method == "bilinear":
+        ys = (np.floor(in_y).astype(np.int64), np.ceil(in_y).astype(np.int64))
+        xs = (np.floor(in_x).astype(np.int64), np.ceil(in_x).astype(np.int64))
+    else:
+        ry = np.floor(in_y.astype(np.float64) + 0.5).astype(np.int64)  # coords >= 0
+        rx = np.floor(in_x.astype(np.float64) + 0.5).astype(np.int64)
+        ys, xs = (ry,), (rx,)
+    n, y, x = np.nonzero(vy[:, :, None] & vx[:, None, :])
+    base = case.box_ind.astype(np.int64)[n] * height * width
+    for yy in ys:
+        for xx in xs:
+            rows = base + yy[n, y] * width + xx[n, x]
+            counts += np.bincount(rows, minlength=counts.size)
+    return counts.reshape(batch, height, width, 1)
+
+
+def fixed_point_bound(case, method):
+    """cuda/README.md deterministic bound before the final rounding, per
+    element: C * 2^(E + c - 61), E = floor(log2 max|finite grads|),
+    c = ceil(log2 K), K = samples, C = contributions of the element."""
+    g = np.abs(case.grads[np.isfinite(case.grads)])
+    m = float(g.max()) if g.size else 0.0
+    if m == 0.0:
+        return np.zeros([int(v) for v in case.image_size[:3]] + [1])
+    big_e = int(np.frexp(m)[1]) - 1
+    c = 0
+    while (1 << c) < case.num_samples:
+        c += 1
+    return tap_counts(case, method) * 2.0 ** (big_e + c - 61)
+
+
+def tolerance(dtype, scale, values, extra=0.0):
+    """RTOL * sum|contributions| + one ulp of the output type + extra."""
+    return RTOL[dtype] * scale + ulp(values, dtype) + extra
+
+
+def assert_close(actual, expected, tol, what=""):
+    """Same non-finite pattern (NaN / +Inf / -Inf) and |actual - expected| <= tol."""
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    for name, pred in (("NaN", np.isnan), ("+Inf", np.isposinf), ("-Inf", np.isneginf)):
+        a, e = pred(actual), pred(expected)
+        if not np.array_equal(a, e):
+            idx = np.argwhere(a != e)[:5].tolist()
+            raise AssertionError(
+                f"{what}: {name} pattern differs at {int((a != e).sum())} elements, e.g. {idx}; "
+                f"actual {actual[tuple(np.argwhere(a != e)[0])]}, "
+                f"expected {expected[tuple(np.argwhere(a != e)[0])]}"
+            )
+    finite = np.isfinite(expected)
+    err = np.where(finite, np.abs(actual - np.where(finite, expected, 0)), 0.0)
+    tol = np.broadcast_to(np.asarray(tol, np.float64), err.shape)
+    bad = err > tol
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        worst = tuple(np.unravel_index(np.argmax(err - tol), err.shape))
+        raise AssertionError(
+            f"{what}: {int(bad.sum())}/{err.size} elements out of tolerance; first at {i}: "
+            f"actual {actual[i]!r}, expected {expected[i]!r}, err {err[i]:.3g}, tol {tol[i]:.3g}; "
+            f"worst at {worst}: err {err[worst]:.3g}, tol {tol[worst]:.3g}"
+        )
+
+
+def check_against_reference_and_cpu(gpu, case, dtype, method, deterministic, **kw):
+    """The main comparison: GPU vs float64 reference and vs the CPU kernel."""
+    out = gpu.run64(case, dtype, method, deterministic, **kw)
+    ref = reference(case, dtype, method)
+    scale = abs_scale(case, method)
+    extra = fixed_point_bound(case, method) if deterministic else 0.0
+    mode = "deterministic" if deterministic else "atomic"
+    label = f"{dtype}/{method}/{mode}"
+    assert_close(
+        out,
+        ref,
+        tolerance(dtype, scale, np.maximum(np.abs(ref), np.abs(out)), extra),
+        label + " vs reference",
+    )
+    cpu = gpu.cpu64(case, dtype, method)
+    assert_close(
+        out,
+        cpu,
+        tolerance(dtype, scale, np.maximum(np.abs(cpu), np.abs(out)), extra),
+        label + " vs CPU",
+    )
+    return out, cpu
