@@ -68,7 +68,7 @@ setup(
     python_requires=">=3.9",
     # TensorFlow is not listed: the build links against whichever TF is
     # installed (tensorflow or tensorflow-cpu), so it must come first.
-    install_requires=["numpy"],
+    install_requires=["numpy", "matplotlib"],  # matplotlib: the demo's chart
     extras_require={"test": ["pytest", "hypothesis"], "bench": ["matplotlib"]},
     zip_safe=False,
 )

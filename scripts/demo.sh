@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs everything, builds, and runs the main job: the CPU benchmark's
-# quick mode against TF's builtin kernel, on synthetic boxes.
+# Installs everything, builds, and runs the main job: the training demo on
+# built-in synthetic data (python -m crop_and_resize_grad.demo). Extra
+# arguments go to the demo (--steps, --out, --seed, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 bash scripts/install.sh
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-"$PYTHON" benchmarks/bench_cpu.py --quick --out "${OUT:-benchmarks/results/quick}" "$@"
+"$PYTHON" -m crop_and_resize_grad.demo "$@"

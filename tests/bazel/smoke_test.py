@@ -95,8 +95,12 @@ def smoke(lib):
                     continue
                 # Final rounding to the output type (at most 2x, README) plus
                 # float32 accumulation; float64 is exact to ~1e-15.
-                rel = {"float64": 1e-13, "float32": 2.0**-23, "float16": 2.0**-10,
-                       "bfloat16": 2.0**-7}[dtype]
+                rel = {
+                    "float64": 1e-13,
+                    "float32": 2.0**-23,
+                    "float16": 2.0**-10,
+                    "bfloat16": 2.0**-7,
+                }[dtype]
                 acc = 1e-13 if dtype == "float64" else 1e-5
                 tiny = {"float16": 2.0**-23, "bfloat16": 1e-30}.get(dtype, 1e-30)
                 tol = rel * np.abs(ref) + acc * scale + tiny
@@ -112,25 +116,31 @@ def smoke(lib):
             failures.append(f"{key}: second run differs")
     # Bad input is an error, not a crash.
     try:
-        op(grads=np.ones((1, 2, 2, 1), np.float32),
-           boxes=np.array([[0, 0, np.nan, 1]], np.float32),
-           box_ind=np.zeros(1, np.int32), image_size=np.array([1, 4, 4, 1], np.int32),
-           T=tf.float32)
+        op(
+            grads=np.ones((1, 2, 2, 1), np.float32),
+            boxes=np.array([[0, 0, np.nan, 1]], np.float32),
+            box_ind=np.zeros(1, np.int32),
+            image_size=np.array([1, 4, 4, 1], np.int32),
+            T=tf.float32,
+        )
         failures.append("NaN box did not raise")
     except tf.errors.InvalidArgumentError:
         pass
     for f in failures:
         print("FAIL", f)
-    print(f"{checked} outputs checked against the float64 reference, "
-          f"{len(failures)} failure(s); library {lib}")
+    print(
+        f"{checked} outputs checked against the float64 reference, "
+        f"{len(failures)} failure(s); library {lib}"
+    )
     return 1 if failures else 0
 
 
 def dump(lib, out):
     _, _, results = run_all(lib)
     # bfloat16 has no NumPy dtype of its own in .npz: store raw bits.
-    np.savez(out, **{k: v.view(np.uint16) if v.dtype.itemsize == 2 else v
-                     for k, v in results.items()})
+    np.savez(
+        out, **{k: v.view(np.uint16) if v.dtype.itemsize == 2 else v for k, v in results.items()}
+    )
     return 0
 
 
@@ -149,19 +159,26 @@ def compare(lib_a, lib_b):
                 out = os.path.join(tmp, f"{isa or 'native'}_{i}.npz")
                 subprocess.run(
                     [sys.executable, os.path.abspath(__file__), "dump", lib, out],
-                    check=True, env=env)
+                    check=True,
+                    env=env,
+                )
                 outs.append(np.load(out))
             a, b = outs
             if sorted(a.files) != sorted(b.files):
                 print(f"FAIL: different result sets ({isa or 'native ISA'})")
                 return 1
             total += len(a.files)
-            diff += [f"{k} ({isa or 'native ISA'})" for k in a.files
-                     if a[k].shape != b[k].shape or a[k].tobytes() != b[k].tobytes()]
+            diff += [
+                f"{k} ({isa or 'native ISA'})"
+                for k in a.files
+                if a[k].shape != b[k].shape or a[k].tobytes() != b[k].tobytes()
+            ]
     for k in diff:
         print("DIFFERENT", k)
-    print(f"{total} outputs compared bitwise (native ISA and CRG_CPU_ISA=baseline), "
-          f"{len(diff)} differ:\n  {lib_a}\n  {lib_b}")
+    print(
+        f"{total} outputs compared bitwise (native ISA and CRG_CPU_ISA=baseline), "
+        f"{len(diff)} differ:\n  {lib_a}\n  {lib_b}"
+    )
     return 1 if diff else 0
 
 

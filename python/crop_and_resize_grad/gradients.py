@@ -1,0 +1,185 @@
+"""Gradients: our op's own gradient, and ``crop_and_resize`` with our image gradient.
+
+Importing this module registers, with ``tf.RegisterGradient``, the gradient of
+our op (``OP_NAME``). The op ``out = grad_image(g, boxes)`` is linear in ``g``
+and is the exact adjoint of ``crop_and_resize(., boxes, extrapolation_value=0)``:
+``<crop_and_resize(u), g> = <u, grad_image(g)>``. So, for an upstream gradient
+``dy`` (of dtype ``T``, shape ``[B, H, W, D]``):
+
+* w.r.t. ``grads``: ``crop_and_resize(dy, boxes, box_ind, [ch, cw], method,
+  extrapolation_value=0)``;
+* w.r.t. ``boxes``: the derivative of ``<crop_and_resize(dy, boxes), g>`` with
+  respect to ``boxes``, which is TF's
+  ``CropAndResizeGradBoxes(grads=g, image=dy, boxes, box_ind)`` (the bilinear
+  formula; TF uses it for ``nearest`` too);
+* ``None`` for ``box_ind`` and ``image_size``.
+
+``dy`` is cast to float32 first (TF's crop ops take no bfloat16, and they
+sample in float32 anyway).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from crop_and_resize_grad.ops import (
+    METHODS,
+    OP_NAME,
+    SUPPORTED_DTYPES,
+    TensorLike,
+    crop_and_resize_grad_image,
+)
+
+__all__ = ["crop_and_resize", "crop_and_resize_grad_image_gradient"]
+
+
+def _attr_str(value) -> str:
+    """An op's string attr as ``str`` (graph ops and the eager tape's mock op
+    may give bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _skipped(op) -> tuple:
+    """Inputs whose gradient nobody asked for. Only the eager tape tells
+    (``_MockOp.skip_input_indices``); graph gradients prune unused ops anyway."""
+    return tuple(getattr(op, "skip_input_indices", None) or ())
+
+
+def _crop_size_of(grads: tf.Tensor):
+    """[crop_height, crop_width] of a ``[N, ch, cw, D]`` tensor: static when known."""
+    static = grads.shape[1:3]
+    if static.is_fully_defined():
+        return static.as_list()
+    return tf.shape(grads)[1:3]
+
+
+def _image_size_of(image: tf.Tensor):
+    """[B, H, W, D] of an image: static when known, so the result keeps a static shape."""
+    if image.shape.is_fully_defined():
+        return image.shape.as_list()
+    return tf.shape(image)
+
+
+def crop_and_resize_grad_image_gradient(op, grad):
+    """Gradient of ``CropAndResizeGrad>CropAndResizeGradImage`` (see module docstring).
+
+    Uses only ``op.inputs[0..2]``, the ``method`` attr and ``grad``.
+    """
+    grads, boxes, box_ind = op.inputs[0], op.inputs[1], op.inputs[2]
+    method = _attr_str(op.get_attr("method"))
+    skip = _skipped(op)
+    upstream = tf.cast(grad, tf.float32)
+    d_grads = d_boxes = None
+    if 0 not in skip:
+        d_grads = tf.image.crop_and_resize(
+            upstream,
+            boxes,
+            box_ind,
+            _crop_size_of(grads),
+            method=method,
+            extrapolation_value=0.0,
+        )
+    if 1 not in skip:
+        d_boxes = tf.raw_ops.CropAndResizeGradBoxes(
+            grads=grads, image=upstream, boxes=boxes, box_ind=box_ind, method="bilinear"
+        )
+    return [d_grads, d_boxes, None, None]
+
+
+def _register_own_gradient() -> None:
+    try:
+        tf.RegisterGradient(OP_NAME)(crop_and_resize_grad_image_gradient)
+    except KeyError:
+        # Already registered: this module was reloaded (importlib.reload).
+        pass
+
+
+_register_own_gradient()
+
+
+# float16/32/64 are TF's CropAndResize types; bfloat16 is computed in float32.
+_WRAPPER_DTYPES = SUPPORTED_DTYPES
+
+
+def crop_and_resize(
+    image: TensorLike,
+    boxes: TensorLike,
+    box_indices: TensorLike,
+    crop_size: TensorLike,
+    method: str = "bilinear",
+    extrapolation_value: float = 0.0,
+    name: str | None = None,
+) -> tf.Tensor:
+    """``tf.image.crop_and_resize`` whose image gradient is this package's op.
+
+    The forward pass is TF's ``crop_and_resize`` (bitwise the same result). A
+    bfloat16 image, which TF's op does not take, is cropped in float32 and the
+    result cast back to bfloat16; other float images give float32, as in TF.
+
+    Gradients:
+      * image: ``crop_and_resize_grad_image(dy, boxes, box_indices,
+        shape(image), T=image.dtype, method)``, race-free and deterministic,
+        with the image's dtype (float16, bfloat16, float32 or float64);
+        ``deterministic`` follows ``tf.config.experimental.enable_op_determinism()``.
+      * boxes: TF's ``CropAndResizeGradBoxes`` (bilinear, also for ``nearest``,
+        as TF does).
+      * box_indices, crop_size: none.
+
+    Integer images (no image gradient in TF either) go straight to
+    ``tf.image.crop_and_resize``.
+
+    Args:
+      image: ``[batch, height, width, depth]``.
+      boxes: float32 ``[num_boxes, 4]``, normalized ``[y1, x1, y2, x2]``.
+      box_indices: int32 ``[num_boxes]`` in ``[0, batch)``.
+      crop_size: int32 ``[crop_height, crop_width]``.
+      method: ``"bilinear"`` or ``"nearest"``.
+      extrapolation_value: value for samples outside the image.
+      name: optional name scope.
+
+    Returns:
+      ``[num_boxes, crop_height, crop_width, depth]``: float32, or bfloat16 for
+      a bfloat16 image.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    with tf.name_scope(name or "crop_and_resize"):
+        image = tf.convert_to_tensor(image)
+        boxes = tf.convert_to_tensor(boxes, tf.float32)
+        box_indices = tf.convert_to_tensor(box_indices, tf.int32)
+        crop_size = tf.convert_to_tensor(crop_size, tf.int32)
+        if image.dtype not in _WRAPPER_DTYPES:
+            return tf.image.crop_and_resize(
+                image, boxes, box_indices, crop_size, method, extrapolation_value
+            )
+        image_dtype = image.dtype
+
+        # A closure (not keyword arguments): tf.custom_gradient takes no
+        # keyword arguments in graph mode.
+        @tf.custom_gradient
+        def _crop(image, boxes, box_indices, crop_size):
+            image32 = tf.cast(image, tf.float32) if image_dtype == tf.bfloat16 else image
+            out = tf.raw_ops.CropAndResize(
+                image=image32,
+                boxes=boxes,
+                box_ind=box_indices,
+                crop_size=crop_size,
+                method=method,
+                extrapolation_value=extrapolation_value,
+            )
+            if image_dtype == tf.bfloat16:
+                out = tf.cast(out, tf.bfloat16)
+
+            def grad(dy):
+                dy = tf.cast(dy, tf.float32)
+                d_image = crop_and_resize_grad_image(
+                    dy, boxes, box_indices, _image_size_of(image), T=image_dtype, method=method
+                )
+                d_boxes = tf.raw_ops.CropAndResizeGradBoxes(
+                    grads=dy, image=image32, boxes=boxes, box_ind=box_indices, method="bilinear"
+                )
+                return d_image, d_boxes, None, None
+
+            return out, grad
+
+        return _crop(image, boxes, box_indices, crop_size)
