@@ -38,7 +38,6 @@ namespace CRG_ISA_NAMESPACE {
 
 // A valid sample row (box, crop row) listed under one band it touches.
 struct SampleRow {
-  int64_t band;  // Sort key.
   int64_t box;
   int64_t sample_row;  // box * crop_height + cy: the grads row to read.
   int64_t top;         // Flat image row (b * height + y) of the upper tap.
@@ -74,9 +73,14 @@ Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth,
   constexpr int64_t kUnitBytes = CRG_UNIT_KB << 10;
   constexpr int64_t kRowBlockBytes = kUnitBytes / 2;
   constexpr int64_t kMaxBandRows = 16;
-  constexpr int64_t kMinBlockDepth = 256 / sizeof(Acc);
   const int64_t min_units = CRG_UNITS_PER_THREAD * std::max(1, num_threads);
   const int64_t pixel_bytes = width * static_cast<int64_t>(sizeof(Acc));
+  // Narrow blocks cost per-column overhead; allow one cache line of channels
+  // only when the image is so wide that four would overflow the budget.
+  const int64_t kMinBlockDepth =
+      pixel_bytes * static_cast<int64_t>(256 / sizeof(Acc)) > kRowBlockBytes
+          ? static_cast<int64_t>(64 / sizeof(Acc))
+          : static_cast<int64_t>(256 / sizeof(Acc));
   Tiling t;
   t.block_depth = depth;
   if (pixel_bytes * depth > kRowBlockBytes) {
@@ -106,39 +110,50 @@ Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth,
 }
 
 // Every valid sample row, listed under each band it touches (one or two),
-// sorted by band and, within a band, in (box, crop row) order. Memory is
-// proportional to the input, not to the image.
-std::vector<SampleRow> ListSampleRows(const GradImageArgs& a,
-                                      int64_t band_rows) {
+// grouped by band and, within a band, in (box, crop row) order: a stable
+// counting sort, so memory is exactly one entry per listing (proportional to
+// the input, not to the image) plus one offset per band.
+struct BandedSampleRows {
+  std::vector<int64_t> begin;  // Band b's items are [begin[b], begin[b + 1]).
   std::vector<SampleRow> items;
-  items.reserve(a.num_boxes * a.crop_height);
-  for (int64_t n = 0; n < a.num_boxes; ++n) {
-    const float y1 = a.boxes[n * 4 + 0];
-    const float y2 = a.boxes[n * 4 + 2];
-    const int64_t row_base = static_cast<int64_t>(a.box_ind[n]) * a.height;
-    for (int64_t cy = 0; cy < a.crop_height; ++cy) {
-      const AxisSample s =
-          MakeAxisSample(y1, y2, a.height, a.crop_height, cy, a.method);
-      if (!s.valid) continue;
-      SampleRow item{0,
-                     n,
-                     n * a.crop_height + cy,
-                     row_base + s.taps.lo,
-                     row_base + s.taps.hi,
-                     s.taps.frac};
-      item.band = item.top / band_rows;
-      items.push_back(item);
-      if (item.bottom / band_rows != item.band) {
-        item.band = item.bottom / band_rows;
-        items.push_back(item);
+};
+
+BandedSampleRows ListSampleRows(const GradImageArgs& a, int64_t band_rows,
+                                int64_t num_bands) {
+  BandedSampleRows out;
+  out.begin.assign(num_bands + 1, 0);
+  std::vector<int64_t> cursor;
+  for (int pass = 0; pass < 2; ++pass) {  // 0: count per band, 1: place.
+    if (pass == 1) {
+      for (int64_t b = 0; b < num_bands; ++b) out.begin[b + 1] += out.begin[b];
+      out.items.resize(out.begin[num_bands]);
+      cursor.assign(out.begin.begin(), out.begin.end() - 1);
+    }
+    auto emit = [&](int64_t band, const SampleRow& item) {
+      if (pass == 0) {
+        ++out.begin[band + 1];
+      } else {
+        out.items[cursor[band]++] = item;
+      }
+    };
+    for (int64_t n = 0; n < a.num_boxes; ++n) {
+      const float y1 = a.boxes[n * 4 + 0];
+      const float y2 = a.boxes[n * 4 + 2];
+      const int64_t row_base = static_cast<int64_t>(a.box_ind[n]) * a.height;
+      for (int64_t cy = 0; cy < a.crop_height; ++cy) {
+        const AxisSample s =
+            MakeAxisSample(y1, y2, a.height, a.crop_height, cy, a.method);
+        if (!s.valid) continue;
+        const SampleRow item{n, n * a.crop_height + cy, row_base + s.taps.lo,
+                             row_base + s.taps.hi, s.taps.frac};
+        const int64_t top_band = item.top / band_rows;
+        const int64_t bottom_band = item.bottom / band_rows;
+        emit(top_band, item);
+        if (bottom_band != top_band) emit(bottom_band, item);
       }
     }
   }
-  // Stable: keeps the serial order within each band.
-  std::stable_sort(
-      items.begin(), items.end(),
-      [](const SampleRow& l, const SampleRow& r) { return l.band < r.band; });
-  return items;
+  return out;
 }
 
 std::vector<ColumnTap> ComputeColumnTaps(const GradImageArgs& a) {
@@ -361,6 +376,34 @@ void AddSampleRow(const SampleRow& s, const float* g_row,
   }
 }
 
+// A unit's accumulator. Small ones reuse a per-thread buffer across units and
+// calls (a fresh allocation per unit costs page faults); large ones (very wide
+// images) are allocated per use so that no thread keeps them.
+template <typename Acc>
+class UnitAccumulator {
+ public:
+  explicit UnitAccumulator(int64_t size) {
+    constexpr int64_t kKeepBytes = 4 << 20;
+    if (size * static_cast<int64_t>(sizeof(Acc)) <= kKeepBytes) {
+      thread_local std::vector<Acc> kept;
+      if (static_cast<int64_t>(kept.size()) < size) {
+        // Free first and allocate the exact size (resize would double).
+        std::vector<Acc>().swap(kept);
+        kept.resize(size);
+      }
+      data_ = kept.data();
+    } else {
+      own_.resize(size);
+      data_ = own_.data();
+    }
+  }
+  Acc* data() { return data_; }
+
+ private:
+  std::vector<Acc> own_;
+  Acc* data_ = nullptr;
+};
+
 template <typename T>
 void GradImage(const GradImageArgs& a, T* output,
                const ParallelRunner& runner) {
@@ -372,14 +415,11 @@ void GradImage(const GradImageArgs& a, T* output,
 
   const Tiling tiling =
       ChooseTiling<Acc>(rows, width, depth, runner.num_threads);
-  const std::vector<SampleRow> items = ListSampleRows(a, tiling.band_rows);
+  const BandedSampleRows banded =
+      ListSampleRows(a, tiling.band_rows, tiling.num_bands);
+  const std::vector<SampleRow>& items = banded.items;
+  const std::vector<int64_t>& band_begin = banded.begin;
   const std::vector<ColumnTap> column_taps = ComputeColumnTaps(a);
-  // Where each band's items start.
-  std::vector<int64_t> band_begin(tiling.num_bands + 1, 0);
-  for (const SampleRow& s : items) ++band_begin[s.band + 1];
-  for (int64_t b = 0; b < tiling.num_bands; ++b) {
-    band_begin[b + 1] += band_begin[b];
-  }
 
   const int64_t num_units = tiling.num_bands * tiling.num_blocks;
   const int64_t items_per_band =
@@ -395,7 +435,7 @@ void GradImage(const GradImageArgs& a, T* output,
         // output once: cache-friendly, and faster than accumulating in freshly
         // allocated output pages (their first-touch faults contend between
         // threads).
-        std::vector<Acc> acc(tiling.band_rows * width * tiling.block_depth);
+        UnitAccumulator<Acc> acc(tiling.band_rows * width * tiling.block_depth);
         for (int64_t unit = unit_begin; unit < unit_end; ++unit) {
           const int64_t band = unit / tiling.num_blocks;
           const int64_t d0 = (unit % tiling.num_blocks) * tiling.block_depth;

@@ -45,11 +45,15 @@ void RunDynamically(const tensorflow::DeviceBase::CpuWorkerThreads& workers,
 
 template <typename T>
 struct GradImageFunctor<CPUDevice, T> {
+  absl::Status CheckBoxes(tensorflow::OpKernelContext* /*ctx*/,
+                          const GradImageArgs& args) {
+    return ToStatus(
+        CheckBoxValues(args.boxes, args.box_ind, args.num_boxes, args.batch));
+  }
+
   void operator()(tensorflow::OpKernelContext* ctx, const GradImageArgs& args,
                   bool /*deterministic: the CPU kernel always is*/,
                   tensorflow::Tensor* output) {
-    OP_REQUIRES_OK(ctx, ToStatus(CheckBoxValues(args.boxes, args.box_ind,
-                                                args.num_boxes, args.batch)));
     if (output->NumElements() == 0) return;
     const auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
     ParallelRunner runner;

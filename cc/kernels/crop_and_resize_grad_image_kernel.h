@@ -36,10 +36,13 @@ typename StorageOf<T>::type* StoragePointer(tensorflow::Tensor* t) {
   return reinterpret_cast<typename StorageOf<T>::type*>(t->flat<T>().data());
 }
 
-// Fills `output` (already allocated with the right shape) on one device.
-// `box_values_checked` tells whether box values were validated on the host.
+// The per-device half of the op. CheckBoxes validates the box values (on the
+// host for CPU, with a device-side check on GPU) before the output is
+// allocated; operator() then fills the allocated output.
 template <typename Device, typename T>
 struct GradImageFunctor {
+  absl::Status CheckBoxes(tensorflow::OpKernelContext* ctx,
+                          const GradImageArgs& args);
   void operator()(tensorflow::OpKernelContext* ctx, const GradImageArgs& args,
                   bool deterministic, tensorflow::Tensor* output);
 };
@@ -166,9 +169,11 @@ class CropAndResizeGradImageOp : public tensorflow::OpKernel {
     args.boxes = boxes.flat<float>().data();
     args.box_ind = box_ind.flat<int32_t>().data();
 
+    GradImageFunctor<Device, T> functor;
+    OP_REQUIRES_OK(ctx, functor.CheckBoxes(ctx, args));
     tensorflow::Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, output_shape, &output));
-    GradImageFunctor<Device, T>()(ctx, args, deterministic_, output);
+    functor(ctx, args, deterministic_, output);
   }
 
  private:

@@ -75,12 +75,18 @@ absl::Status CheckBoxesOnDevice(tensorflow::OpKernelContext* ctx,
 
 template <typename T>
 struct GradImageFunctor<GPUDevice, T> {
+  absl::Status CheckBoxes(tensorflow::OpKernelContext* ctx,
+                          const GradImageArgs& args) {
+    cudaStream_t stream = nullptr;
+    TF_RETURN_IF_ERROR(StreamOf(ctx, &stream));
+    return CheckBoxesOnDevice(ctx, args, stream);
+  }
+
   void operator()(tensorflow::OpKernelContext* ctx, const GradImageArgs& args,
                   bool deterministic, tensorflow::Tensor* output) {
     using Storage = typename StorageOf<T>::type;
     cudaStream_t stream = nullptr;
     OP_REQUIRES_OK(ctx, StreamOf(ctx, &stream));
-    OP_REQUIRES_OK(ctx, CheckBoxesOnDevice(ctx, args, stream));
     if (output->NumElements() == 0) return;
     deterministic = deterministic || tensorflow::OpDeterminismRequired();
     const cuda::DType dtype = cuda::DTypeOf<Storage>::value;

@@ -6,6 +6,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -83,6 +86,21 @@ void ThrowIfBad(const CheckResult& check) {
   if (!check.ok()) throw py::value_error(check.message);
 }
 
+// TF runs kernels with denormals flushed to zero (FTZ and DAZ); the module
+// does the same so that it returns the op's exact bits.
+class ScopedFlushDenormals {
+ public:
+#if defined(__SSE2__)
+  ScopedFlushDenormals() : saved_(_mm_getcsr()) {
+    _mm_setcsr(saved_ | 0x8040u);  // FTZ (bit 15) and DAZ (bit 6).
+  }
+  ~ScopedFlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned int saved_;
+#endif
+};
+
 // Dynamic scheduling over std::threads. The kernel's result does not depend
 // on how units are spread, so this only affects speed.
 ParallelRunner ThreadRunner(int num_threads) {
@@ -93,14 +111,15 @@ ParallelRunner ThreadRunner(int num_threads) {
                             const std::function<void(int64_t, int64_t)>& work) {
     const int threads =
         static_cast<int>(std::min<int64_t>(num_threads, num_units));
-    if (threads <= 1) {
-      if (num_units > 0) work(0, num_units);
-      return;
-    }
     std::atomic<int64_t> next{0};
     auto loop = [&] {
+      ScopedFlushDenormals flush;
       for (int64_t u; (u = next.fetch_add(1)) < num_units;) work(u, u + 1);
     };
+    if (threads <= 1) {
+      loop();
+      return;
+    }
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) pool.emplace_back(loop);
     loop();

@@ -21,6 +21,20 @@ METHODS = ("bilinear", "nearest")
 TensorLike = Union[tf.Tensor, np.ndarray, list, tuple]
 
 
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _int32_tensor(value: TensorLike, what: str) -> tf.Tensor:
+    """Converts to int32, refusing values that int32 would silently wrap."""
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return tf.convert_to_tensor(value, tf.int32)
+    array = np.asarray(value)
+    if array.size and np.issubdtype(array.dtype, np.integer):
+        if array.min() < _INT32_MIN or array.max() > _INT32_MAX:
+            raise ValueError(f"{what} has values outside the int32 range")
+    return tf.convert_to_tensor(array, tf.int32)
+
+
 def _op_determinism_enabled() -> bool:
     """Whether tf.config.experimental.enable_op_determinism() is on."""
     # Not exported under tf.config; this is where enable_op_determinism lives.
@@ -75,8 +89,8 @@ def crop_and_resize_grad_image(
         return _loader.load_library().crop_and_resize_grad_crop_and_resize_grad_image(
             grads=tf.convert_to_tensor(grads, tf.float32),
             boxes=tf.convert_to_tensor(boxes, tf.float32),
-            box_ind=tf.convert_to_tensor(box_ind, tf.int32),
-            image_size=tf.convert_to_tensor(image_size, tf.int32),
+            box_ind=_int32_tensor(box_ind, "box_ind"),
+            image_size=_int32_tensor(image_size, "image_size"),
             T=dtype,
             method=method,
             deterministic=bool(deterministic),
