@@ -14,22 +14,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TESTS_DIR, Case, as_f64, make_case, numpy_dtype, run_ours
+from cases import unit_box_case
+from helpers import TESTS_DIR, as_f64, make_case, numpy_dtype, run_ours
 
 WORKER = os.path.join(TESTS_DIR, "_worker.py")
 
 ALL = ("float16", "bfloat16", "float32", "float64")
-
-
-def unit_box_case(num_boxes=20000):
-    """20,000 boxes [0,0,1,1] on one 8x8 image, grads all ones, crop 8x8: every
-    pixel receives exactly one sample (weight 1) per box."""
-    return Case(
-        np.ones((num_boxes, 8, 8, 1), np.float32),
-        np.tile(np.array([0, 0, 1, 1], np.float32), (num_boxes, 1)),
-        np.zeros(num_boxes, np.int32),
-        [1, 8, 8, 1],
-    )
 
 
 def overlap_case():

@@ -5,10 +5,10 @@ No TensorFlow here (tests/helpers.py imports it; the GPU machine has none).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import _gpu_common as gc
 import numpy as np
+from cases import BOX_KINDS, Case, make_case, unit_box_case  # noqa: F401 (re-exported)
+from cases import random_boxes as make_boxes  # noqa: F401
 from reference import grad_image_abs_scale, grad_image_reference, inside, sample_coordinates
 
 DTYPES = gc.DTYPES
@@ -27,109 +27,11 @@ _FORMAT = {
     "float64": (52, -1022),
 }
 
-BOX_KINDS = (
-    "normal",
-    "flipped",
-    "degenerate",
-    "partly_outside",
-    "wholly_outside",
-    "unit",
-    "grid",
-    "mixed",
-)
-_GRID = np.array([0.0, 0.125, 0.1, 0.2, 0.25, 0.3, 0.5, 0.6, 0.7, 0.75, 0.9, 1.0], np.float32)
-
-
-@dataclass
-class Case:
-    grads: np.ndarray  # float32 [N, ch, cw, D]
-    boxes: np.ndarray  # float32 [N, 4]
-    box_ind: np.ndarray  # int32 [N]
-    image_size: list  # [B, H, W, D]
-
-    @property
-    def num_samples(self):
-        n, ch, cw, _ = self.grads.shape
-        return n * ch * cw
-
-
-# --------------------------------------------------------------------------- #
-# Inputs
-# --------------------------------------------------------------------------- #
-def make_boxes(rng, n, kind="normal"):
-    """float32 [n, 4] boxes [y1, x1, y2, x2] of one of BOX_KINDS."""
-    if kind == "mixed":
-        kinds = [k for k in BOX_KINDS if k != "mixed"]
-        picks = rng.integers(0, len(kinds), n)
-        out = np.empty((n, 4), np.float32)
-        for i, k in enumerate(kinds):
-            sel = picks == i
-            if sel.any():
-                out[sel] = make_boxes(rng, int(sel.sum()), k)
-        return out
-    if kind == "normal":
-        return gc.random_boxes(rng, n)
-    if kind == "flipped":
-        b = gc.random_boxes(rng, n)
-        flip_y = rng.random(n) < 0.7
-        flip_x = ~flip_y | (rng.random(n) < 0.5)
-        b[flip_y] = b[flip_y][:, [2, 1, 0, 3]]
-        b[flip_x] = b[flip_x][:, [0, 3, 2, 1]]
-        return b
-    if kind == "degenerate":
-        b = gc.random_boxes(rng, n)
-        same_y = rng.random(n) < 0.7
-        same_x = ~same_y | (rng.random(n) < 0.5)
-        b[same_y, 2] = b[same_y, 0]
-        b[same_x, 3] = b[same_x, 1]
-        return b
-    if kind == "partly_outside":
-        c = rng.uniform(-0.2, 1.2, (n, 2))
-        half = rng.uniform(0.2, 0.7, (n, 2))
-        return np.concatenate([c - half, c + half], axis=1).astype(np.float32)
-    if kind == "wholly_outside":
-        lo = np.where(
-            rng.random((n, 2)) < 0.5,
-            rng.uniform(1.01, 2.0, (n, 2)),
-            rng.uniform(-2.0, -0.6, (n, 2)),
-        )
-        hi = lo + rng.uniform(0.05, 0.5, (n, 2))
-        b = np.concatenate([lo, hi], axis=1)
-        # Keep one axis inside for some boxes: still no sample inside the image.
-        keep = rng.random(n) < 0.5
-        b[keep, 1] = rng.uniform(0, 0.5, keep.sum())
-        b[keep, 3] = b[keep, 1] + 0.4
-        return b.astype(np.float32)
-    if kind == "unit":
-        return np.tile(np.array([0, 0, 1, 1], np.float32), (n, 1))
-    if kind == "grid":
-        return rng.choice(_GRID, size=(n, 4)).astype(np.float32)
-    raise ValueError(kind)
-
-
-def make_case(rng, batch, height, width, depth, num_boxes, crop_h, crop_w, kind="normal"):
-    grads = rng.standard_normal((num_boxes, crop_h, crop_w, depth)).astype(np.float32)
-    boxes = make_boxes(rng, num_boxes, kind)
-    box_ind = rng.integers(0, max(batch, 1), num_boxes).astype(np.int32)
-    return Case(grads, boxes, box_ind, [batch, height, width, depth])
-
 
 def wide_range_grads(rng, shape):
     """Normal grads scaled by 10^U(-3, 3): a wide dynamic range."""
     g = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)
     return g.astype(np.float32)
-
-
-def unit_box_case(num_boxes=20000):
-    """DESIGN.md race case: boxes [0,0,1,1] on one 8x8 image, crop 8x8, D=1,
-    grads all ones. Every sample hits one pixel with weight 1: each pixel's
-    exact sum is num_boxes."""
-    return Case(
-        np.ones((num_boxes, 8, 8, 1), np.float32),
-        np.tile(np.array([0, 0, 1, 1], np.float32), (num_boxes, 1)),
-        np.zeros(num_boxes, np.int32),
-        [1, 8, 8, 1],
-    )
 
 
 # --------------------------------------------------------------------------- #
