@@ -9,15 +9,11 @@
 
 #include "cc/crop_and_resize_grad_cpu_isa.h"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 namespace crop_and_resize_grad {
 
 ParallelRunner SerialRunner() {
   ParallelRunner runner;
-  runner.parallel_for = [](int64_t num_units, int64_t /*cost_per_unit*/,
+  runner.parallel_for = [](int64_t num_units,
                            const std::function<void(int64_t, int64_t)>& work) {
     if (num_units > 0) work(0, num_units);
   };
@@ -78,25 +74,6 @@ Isa SelectedIsa() {
   return isa;
 }
 
-// A large output is usually fresh memory whose first touch faults in every
-// 4 KiB page; with transparent huge pages in "madvise" mode this asks for
-// 2 MiB pages instead. Purely advisory: failures are ignored.
-void AdviseHugePages(void* data, size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  if (bytes < 2 * kHugePage || getenv("CRG_NO_HUGEPAGE")) return;
-  const uintptr_t start = reinterpret_cast<uintptr_t>(data);
-  const uintptr_t begin = (start + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end = (start + bytes) & ~(kHugePage - 1);
-  if (end > begin) {
-    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-  }
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
-
 }  // namespace
 
 const char* CpuIsaName() {
@@ -114,8 +91,6 @@ const char* CpuIsaName() {
 template <typename T>
 void CropAndResizeGradImageCpu(const GradImageArgs& args, T* output,
                                const ParallelRunner& runner) {
-  AdviseHugePages(output, sizeof(T) * static_cast<size_t>(args.batch) *
-                              args.height * args.width * args.depth);
   switch (SelectedIsa()) {
 #if CRG_HAVE_X86_ISAS
     case Isa::kAvx512:

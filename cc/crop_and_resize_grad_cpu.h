@@ -30,16 +30,14 @@ struct GradImageArgs {
   Method method = Method::kBilinear;
 };
 
-// How the kernel runs work units in parallel. parallel_for(num_units,
-// cost_per_unit, work) calls work(begin, end) over [0, num_units), possibly
-// concurrently, and returns when all are done; cost_per_unit is a rough cycle
-// estimate. num_threads only sizes the work units: the result never depends
-// on either.
+// How the kernel runs work units in parallel. parallel_for(num_units, work)
+// calls work(begin, end) over [0, num_units), possibly concurrently, and
+// returns when all are done. num_threads only sizes the work units: the
+// result never depends on either.
 struct ParallelRunner {
   int num_threads = 1;
-  std::function<void(
-      int64_t num_units, int64_t cost_per_unit,
-      const std::function<void(int64_t begin, int64_t end)>& work)>
+  std::function<void(int64_t num_units, const std::function<void(
+                                            int64_t begin, int64_t end)>& work)>
       parallel_for;
 };
 

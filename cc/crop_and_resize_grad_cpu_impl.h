@@ -171,16 +171,6 @@ std::vector<ColumnTap> ComputeColumnTaps(const GradImageArgs& a) {
   return taps;
 }
 
-// Accumulator type: float for float/half/bfloat16, double for double.
-template <typename T>
-struct AccumulatorOf {
-  using type = float;
-};
-template <>
-struct AccumulatorOf<double> {
-  using type = double;
-};
-
 // The per-sample update of one crop pixel, over n channels, in TF's operation
 // order: dtop = (1 - ly) g, dbottom = ly g, then (1 - lx) and lx of each, added
 // top-left, top-right, bottom-left, bottom-right. Each variant gets pointers
@@ -422,51 +412,45 @@ void GradImage(const GradImageArgs& a, T* output,
   const std::vector<ColumnTap> column_taps = ComputeColumnTaps(a);
 
   const int64_t num_units = tiling.num_bands * tiling.num_blocks;
-  const int64_t items_per_band =
-      static_cast<int64_t>(items.size()) / tiling.num_bands + 1;
-  const int64_t cost_per_unit =
-      tiling.band_rows * width * tiling.block_depth +
-      items_per_band * a.crop_width * tiling.block_depth * 6;
   const int64_t sample_row_floats = a.crop_width * depth;
 
-  runner.parallel_for(
-      num_units, cost_per_unit, [&](int64_t unit_begin, int64_t unit_end) {
-        // Each unit accumulates in a small per-thread buffer and writes the
-        // output once: cache-friendly, and faster than accumulating in freshly
-        // allocated output pages (their first-touch faults contend between
-        // threads).
-        UnitAccumulator<Acc> acc(tiling.band_rows * width * tiling.block_depth);
-        for (int64_t unit = unit_begin; unit < unit_end; ++unit) {
-          const int64_t band = unit / tiling.num_blocks;
-          const int64_t d0 = (unit % tiling.num_blocks) * tiling.block_depth;
-          const int64_t nd = std::min(tiling.block_depth, depth - d0);
-          const int64_t row_begin = band * tiling.band_rows;
-          const int64_t row_end = std::min(rows, row_begin + tiling.band_rows);
-          const int64_t pixels = (row_end - row_begin) * width;
-          // Pixel p of the band is at acc[p * nd].
-          std::fill_n(acc.data(), pixels * nd, Acc(0));
+  runner.parallel_for(num_units, [&](int64_t unit_begin, int64_t unit_end) {
+    // Each unit accumulates in a small per-thread buffer and writes the
+    // output once: cache-friendly, and faster than accumulating in freshly
+    // allocated output pages (their first-touch faults contend between
+    // threads).
+    UnitAccumulator<Acc> acc(tiling.band_rows * width * tiling.block_depth);
+    for (int64_t unit = unit_begin; unit < unit_end; ++unit) {
+      const int64_t band = unit / tiling.num_blocks;
+      const int64_t d0 = (unit % tiling.num_blocks) * tiling.block_depth;
+      const int64_t nd = std::min(tiling.block_depth, depth - d0);
+      const int64_t row_begin = band * tiling.band_rows;
+      const int64_t row_end = std::min(rows, row_begin + tiling.band_rows);
+      const int64_t pixels = (row_end - row_begin) * width;
+      // Pixel p of the band is at acc[p * nd].
+      std::fill_n(acc.data(), pixels * nd, Acc(0));
 
-          const int64_t band_end = band_begin[band + 1];
-          for (int64_t i = band_begin[band]; i < band_end; ++i) {
-            const SampleRow& s = items[i];
-            const SampleRow& next =
-                items[std::min(i + CRG_PREFETCH_DISTANCE, band_end - 1)];
-            AddSampleRow(s, a.grads + s.sample_row * sample_row_floats + d0,
-                         a.grads + next.sample_row * sample_row_floats + d0,
-                         column_taps.data() + s.box * a.crop_width,
-                         a.crop_width, depth, nd, a.method, row_begin, row_end,
-                         acc.data(), width * nd, nd);
-          }
-          T* out = output + row_begin * width * depth + d0;
-          if (nd == depth) {  // The band is one contiguous run of output.
-            ConvertFromFloat(acc.data(), out, pixels * nd);
-          } else {
-            for (int64_t p = 0; p < pixels; ++p) {
-              ConvertFromFloat(acc.data() + p * nd, out + p * depth, nd);
-            }
-          }
+      const int64_t band_end = band_begin[band + 1];
+      for (int64_t i = band_begin[band]; i < band_end; ++i) {
+        const SampleRow& s = items[i];
+        const SampleRow& next =
+            items[std::min(i + CRG_PREFETCH_DISTANCE, band_end - 1)];
+        AddSampleRow(s, a.grads + s.sample_row * sample_row_floats + d0,
+                     a.grads + next.sample_row * sample_row_floats + d0,
+                     column_taps.data() + s.box * a.crop_width, a.crop_width,
+                     depth, nd, a.method, row_begin, row_end, acc.data(),
+                     width * nd, nd);
+      }
+      T* out = output + row_begin * width * depth + d0;
+      if (nd == depth) {  // The band is one contiguous run of output.
+        ConvertFromFloat(acc.data(), out, pixels * nd);
+      } else {
+        for (int64_t p = 0; p < pixels; ++p) {
+          ConvertFromFloat(acc.data() + p * nd, out + p * depth, nd);
         }
-      });
+      }
+    }
+  });
 }
 
 }  // namespace CRG_ISA_NAMESPACE

@@ -96,6 +96,17 @@ CRG_HOST_DEVICE AxisSample MakeAxisSample(float lo, float hi,
   return sample;
 }
 
+// Accumulator and product type of both kernels: float for float, half and
+// bfloat16 output (rounded once at the end), double for double output.
+template <typename T>
+struct AccumulatorOf {
+  using type = float;
+};
+template <>
+struct AccumulatorOf<double> {
+  using type = double;
+};
+
 // Weights of the lower and upper tap, in the product type P (float, or double
 // for double output). For float this is TF's (1 - frac); for double the
 // subtraction is done in double, so it is exact.

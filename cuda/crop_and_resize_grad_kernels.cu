@@ -54,17 +54,6 @@ constexpr uint32_t kFlagPosInf = 1;
 constexpr uint32_t kFlagNegInf = 2;
 constexpr uint32_t kFlagNaN = kFlagPosInf | kFlagNegInf;  // Also +Inf + -Inf.
 
-// Accumulator / product type: float for float, half and bfloat16 output
-// (as on the CPU), double for double output.
-template <typename T>
-struct AccumulatorOf {
-  using type = float;
-};
-template <>
-struct AccumulatorOf<double> {
-  using type = double;
-};
-
 // ---------------------------------------------------------------------------
 // Device helpers.
 

@@ -59,7 +59,7 @@ struct GradImageFunctor<CPUDevice, T> {
     ParallelRunner runner;
     runner.num_threads = workers->num_threads;
     runner.parallel_for =
-        [workers](int64_t num_units, int64_t /*cost_per_unit*/,
+        [workers](int64_t num_units,
                   const std::function<void(int64_t, int64_t)>& work) {
           RunDynamically(*workers, num_units, work);
         };

@@ -107,7 +107,7 @@ ParallelRunner ThreadRunner(int num_threads) {
   ParallelRunner runner;
   runner.num_threads = num_threads;
   runner.parallel_for = [num_threads](
-                            int64_t num_units, int64_t /*cost*/,
+                            int64_t num_units,
                             const std::function<void(int64_t, int64_t)>& work) {
     const int threads =
         static_cast<int>(std::min<int64_t>(num_threads, num_units));

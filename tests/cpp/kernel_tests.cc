@@ -640,7 +640,7 @@ crg::ParallelRunner ThreadRunner(int num_threads, int64_t chunk = 1) {
   crg::ParallelRunner runner;
   runner.num_threads = num_threads;
   runner.parallel_for = [num_threads, chunk](
-                            int64_t num_units, int64_t /*cost*/,
+                            int64_t num_units,
                             const std::function<void(int64_t, int64_t)>& work) {
     std::atomic<int64_t> next{0};
     auto loop = [&] {
@@ -663,7 +663,7 @@ crg::ParallelRunner ThreadRunner(int num_threads, int64_t chunk = 1) {
 crg::ParallelRunner ReverseRunner(int num_threads) {
   crg::ParallelRunner runner;
   runner.num_threads = num_threads;
-  runner.parallel_for = [](int64_t num_units, int64_t /*cost*/,
+  runner.parallel_for = [](int64_t num_units,
                            const std::function<void(int64_t, int64_t)>& work) {
     for (int64_t u = num_units - 1; u >= 0; --u) work(u, u + 1);
   };
