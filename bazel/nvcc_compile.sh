@@ -1,5 +1,5 @@
 #!/bin/bash
-# Compiles cuda/crop_and_resize_grad_kernels.cu to one PIC object for the
+# Compiles cuda/grad_image.cu to one PIC object for the
 # --config=cuda build (called by the top-level BUILD's genrule, in the execroot).
 #   nvcc_compile.sh NVCC ARCHS SRC OUT
 # ARCHS is CMake's CMAKE_CUDA_ARCHITECTURES list with commas: "NN-real" gives

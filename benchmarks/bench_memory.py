@@ -25,7 +25,7 @@ against the RSS before the call, which is only valid when nothing before the
 call peaked higher (the child avoids large transient allocations for that
 reason).
 
-Our kernel's temporaries, by construction (cc/crop_and_resize_grad_cpu_impl.h):
+Our kernel's temporaries, by construction (cc/core/cpu/grad_image_impl.h):
 the list of valid sample rows (48 B per (box, crop row), listed twice when its
 two taps fall in different bands; the list grows by reallocation and is
 stable-sorted with a buffer of half its size), one column tap per (box, crop

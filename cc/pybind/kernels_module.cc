@@ -15,9 +15,10 @@
 #include <thread>
 #include <vector>
 
-#include "cc/crop_and_resize_grad_cpu.h"
+#include "cc/core/checks.h"
+#include "cc/core/cpu/grad_image.h"
 #if CRG_WITH_CUDA
-#include "cuda/crop_and_resize_grad_cuda.h"
+#include "cuda/grad_image.h"
 #endif
 
 namespace py = pybind11;
@@ -37,53 +38,40 @@ Method ParseMethod(const std::string& method) {
                         method + "'");
 }
 
-// Shapes as the TF op checks them; data pointers are left empty.
+void ThrowIfBad(const CheckResult& check) {
+  if (check.code == ErrorCode::kOutOfRange)
+    throw py::index_error(check.message);
+  if (!check.ok()) throw py::value_error(check.message);
+}
+
+Shape ToShape(const std::vector<int64_t>& dims) {
+  Shape s;
+  s.rank = static_cast<int>(dims.size());
+  for (int i = 0; i < s.rank && i < Shape::kMaxDims; ++i) s.dims[i] = dims[i];
+  return s;
+}
+
+// Shapes and image_size, checked as the TF op checks them (the same core
+// check and messages); data pointers are left empty.
 GradImageArgs ShapeArgs(const std::vector<int64_t>& grads_shape,
                         const std::vector<int64_t>& boxes_shape,
                         const std::vector<int64_t>& box_ind_shape,
                         const std::vector<int64_t>& image_size,
                         const std::string& method) {
-  if (grads_shape.size() != 4) throw py::value_error("grads must be 4-D");
-  if (grads_shape[1] <= 0 || grads_shape[2] <= 0) {
-    throw py::value_error("grads crop dimensions must be positive");
-  }
-  if (boxes_shape.size() != 2 || boxes_shape[1] != 4) {
-    throw py::value_error("boxes must be 2-D [num_boxes, 4]");
-  }
-  if (box_ind_shape.size() != 1) throw py::value_error("box_ind must be 1-D");
-  if (box_ind_shape[0] != boxes_shape[0] || grads_shape[0] != boxes_shape[0]) {
-    throw py::value_error("grads, boxes and box_ind disagree on num_boxes");
-  }
-  if (image_size.size() != 4) {
-    throw py::value_error("image_size must have 4 elements");
-  }
-  if (image_size[1] <= 0 || image_size[2] <= 0 || image_size[0] < 0 ||
-      image_size[3] < 0) {
-    throw py::value_error("bad image_size");
-  }
-  if (image_size[3] != grads_shape[3]) {
-    throw py::value_error("image_size and grads are incompatible (depth)");
+  int64_t size[4] = {0, 0, 0, 0};
+  if (image_size.size() == 4) {
+    std::copy(image_size.begin(), image_size.end(), size);
   }
   GradImageArgs args;
-  args.num_boxes = boxes_shape[0];
-  args.crop_height = grads_shape[1];
-  args.crop_width = grads_shape[2];
-  args.batch = image_size[0];
-  args.height = image_size[1];
-  args.width = image_size[2];
-  args.depth = image_size[3];
+  ThrowIfBad(CheckGradImageShapes(
+      ToShape(grads_shape), ToShape(boxes_shape), ToShape(box_ind_shape),
+      ToShape({static_cast<int64_t>(image_size.size())}), size, &args));
   args.method = ParseMethod(method);
   return args;
 }
 
 std::vector<int64_t> ShapeOf(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
-}
-
-void ThrowIfBad(const CheckResult& check) {
-  if (check.code == ErrorCode::kOutOfRange)
-    throw py::index_error(check.message);
-  if (!check.ok()) throw py::value_error(check.message);
 }
 
 // TF runs kernels with denormals flushed to zero (FTZ and DAZ); the module

@@ -1,16 +1,18 @@
-// Tests of the TF-free CPU kernels (cc/crop_and_resize_grad_cpu.h,
+// Tests of the TF-free CPU kernels (cc/core/cpu/grad_image.h,
 // cc/float16.h), without TensorFlow and without a test framework.
 //
 // Sections (run all by default, or pick one with --only NAME):
-//   checks       CheckBoxValues on NaN / Inf / out-of-range box_ind.
+//   checks       CheckBoxValues on NaN / Inf / out-of-range box_ind, and
+//                CheckGradImageShapes on every bad shape.
 //   conversions  FloatToHalfBits / FloatToBFloat16Bits against independent
 //                reference conversions: every float bit pattern with
 //                --exhaustive, a structured sample otherwise.
 //   kernel       CropAndResizeGradImageCpu<T> for float, double, Half and
-//                BFloat16, both methods, on DESIGN.md's edge cases, against
-//                (a) a float64 reference with per-element error bounds and
-//                (b) a serial emulation of TF's loop in the kernel's
-//                accumulator type, which it must match bitwise.
+//                BFloat16, both methods, on the edge cases of
+//                docs/semantics.md, against (a) a float64 reference with
+//                per-element error bounds and (b) a serial emulation of TF's
+//                loop in the kernel's accumulator type, which it must match
+//                bitwise.
 //   threads      std::thread runners (4..16 threads, dynamic scheduling) on
 //                heavily overlapping boxes: bitwise equal to SerialRunner().
 //   memory       the kernel's heap temporaries (counted by this binary's
@@ -30,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <sstream>
@@ -38,8 +41,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "cc/crop_and_resize_grad_cpu.h"
-#include "cc/float16.h"
+#include "cc/core/checks.h"
+#include "cc/core/cpu/grad_image.h"
+#include "cc/core/float16.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -497,8 +501,9 @@ std::vector<Problem> KernelProblems() {
 }
 
 // ---------------------------------------------------------------------------
-// The serial loop of TF's kernel, written from DESIGN.md: sample positions in
-// float32 in TF's order, NaN-safe range test, floor/ceil (or round) taps.
+// The serial loop of TF's kernel, written from docs/semantics.md: sample
+// positions in float32 in TF's order, NaN-safe range test, floor/ceil (or
+// round) taps.
 
 struct AxisRef {
   bool valid;
@@ -901,7 +906,7 @@ void TestCheckBoxValues() {
       const crg::CheckResult r = CheckBoxValues(good.data(), i.data(), 3, 3);
       EXPECT(r.code == ErrorCode::kOutOfRange,
              "box_ind " << bad << " at " << n << ": " << r.message);
-      EXPECT(r.message.find("box_index has values outside [0, batch_size)") !=
+      EXPECT(r.message.find("box_ind has values outside [0, batch_size)") !=
                      std::string::npos &&
                  r.message.find("box_ind[" + std::to_string(n) + "]") !=
                      std::string::npos,
@@ -937,6 +942,138 @@ void TestCheckBoxValues() {
     EXPECT(CheckBoxValues(b.data(), i.data(), n, 7).ok(), "large valid");
     i[n - 1] = 7;
     EXPECT(!CheckBoxValues(b.data(), i.data(), n, 7).ok(), "large, last bad");
+  }
+}
+
+// CheckGradImageShapes: each bad shape gets InvalidArgument and a message
+// that names the argument.
+crg::Shape MakeShape(std::initializer_list<int64_t> dims) {
+  crg::Shape s;
+  for (int64_t d : dims) s.dims[s.rank++] = d;
+  return s;
+}
+
+void TestCheckGradImageShapes() {
+  using crg::ErrorCode;
+  struct Case {
+    const char* what;
+    crg::Shape grads, boxes, box_ind, image_size_shape;
+    int64_t size[4];
+    const char* expect;  // Substring of the message; nullptr: valid.
+  };
+  const crg::Shape g = MakeShape({3, 2, 2, 5});
+  const crg::Shape b = MakeShape({3, 4});
+  const crg::Shape i = MakeShape({3});
+  const crg::Shape s4 = MakeShape({4});
+  const Case cases[] = {
+      {"valid", g, b, i, s4, {2, 7, 9, 5}, nullptr},
+      {"valid empty",
+       MakeShape({0, 1, 1, 0}),
+       MakeShape({0, 4}),
+       MakeShape({0}),
+       s4,
+       {0, 1, 1, 0},
+       nullptr},
+      {"grads 3-D",
+       MakeShape({3, 2, 2}),
+       b,
+       i,
+       s4,
+       {2, 7, 9, 5},
+       "grads must be 4-D"},
+      {"zero crop",
+       MakeShape({3, 0, 2, 5}),
+       b,
+       i,
+       s4,
+       {2, 7, 9, 5},
+       "grads crop dimensions must be positive"},
+      {"boxes [0]",
+       g,
+       MakeShape({0}),
+       i,
+       s4,
+       {2, 7, 9, 5},
+       "boxes must be 2-D"},
+      {"boxes 5 columns",
+       g,
+       MakeShape({3, 5}),
+       i,
+       s4,
+       {2, 7, 9, 5},
+       "boxes must be 2-D"},
+      {"box_ind [0, 0]",
+       g,
+       b,
+       MakeShape({0, 0}),
+       s4,
+       {2, 7, 9, 5},
+       "box_ind must be 1-D"},
+      {"box_ind count",
+       g,
+       b,
+       MakeShape({2}),
+       s4,
+       {2, 7, 9, 5},
+       "box_ind has 2 elements"},
+      {"grads count",
+       MakeShape({4, 2, 2, 5}),
+       b,
+       i,
+       s4,
+       {2, 7, 9, 5},
+       "grads has 4 boxes"},
+      {"image_size 3",
+       g,
+       b,
+       i,
+       MakeShape({3}),
+       {2, 7, 9, 5},
+       "image_size must be 1-D with 4 elements"},
+      {"zero height",
+       g,
+       b,
+       i,
+       s4,
+       {2, 0, 9, 5},
+       "image_size height and width must be positive"},
+      {"negative batch",
+       g,
+       b,
+       i,
+       s4,
+       {-1, 7, 9, 5},
+       "image_size batch and depth must be non-negative"},
+      {"depth", g, b, i, s4, {2, 7, 9, 6}, "image_size and grads are"},
+      {"int32 range",
+       g,
+       b,
+       i,
+       s4,
+       {int64_t{1} << 31, 7, 9, 5},
+       "does not fit in int32"},
+      {"overflow",
+       MakeShape({3, 2, 2, INT32_MAX}),
+       b,
+       i,
+       s4,
+       {INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX},
+       "has more elements than a tensor can index"},
+  };
+  for (const Case& c : cases) {
+    crg::GradImageArgs args;
+    const crg::CheckResult r = crg::CheckGradImageShapes(
+        c.grads, c.boxes, c.box_ind, c.image_size_shape, c.size, &args);
+    if (c.expect == nullptr) {
+      EXPECT(r.ok(), c.what << ": " << r.message);
+      EXPECT(args.batch == c.size[0] && args.depth == c.size[3] &&
+                 args.num_boxes == c.boxes.dims[0],
+             c.what << ": sizes filled in");
+    } else {
+      EXPECT(r.code == ErrorCode::kInvalidArgument &&
+                 r.message.find(c.expect) != std::string::npos,
+             c.what << ": " << r.message);
+    }
   }
 }
 
@@ -1152,7 +1289,7 @@ void TestThreads() {
 // ---------------------------------------------------------------------------
 // Memory: the kernel's temporaries, measured with the tracking allocator.
 //
-// By construction (cc/crop_and_resize_grad_cpu_impl.h) they are the list of
+// By construction (cc/core/cpu/grad_image_impl.h) they are the list of
 // valid sample rows (40 B per (box, crop row) listing, listed twice when its
 // taps fall in two bands; a counting sort sizes it exactly, and the bound
 // below allows 3 x 48 B per row for slack),
@@ -1224,7 +1361,7 @@ void TestMemory() {
     printf("  skipped: sanitizer builds do not count heap bytes\n");
     return;
   }
-  // DESIGN.md's maskrcnn-14 (fastrcnn-7 in sanitizer builds: smaller input).
+  // The maskrcnn-14 workload (fastrcnn-7 in sanitizer builds: smaller input).
   const Problem standard = kSanitized
                                ? MakeProblem("fastrcnn-7", 512, 7, 7, 2, 50, 76,
                                              256, BoxKind::kNormal, 21)
@@ -1328,7 +1465,11 @@ int main(int argc, char** argv) {
     std::function<void()> run;
   };
   const Section sections[] = {
-      {"checks", [] { TestCheckBoxValues(); }},
+      {"checks",
+       [] {
+         TestCheckBoxValues();
+         TestCheckGradImageShapes();
+       }},
       {"conversions", [&] { TestConversions(exhaustive); }},
       {"kernel",
        [&] {

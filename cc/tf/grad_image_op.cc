@@ -1,5 +1,6 @@
-// Registration of the op and its shape function. Kernels live in cc/kernels.
-#include "cc/ops/op_names.h"
+// Registration of the op and its shape function. Kernels live beside it in
+// cc/tf.
+#include "cc/tf/op_names.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"

@@ -1,12 +1,11 @@
 // CPU registration: box values are checked on the host, then the TF-free
 // kernel runs on TF's intra-op thread pool.
-#include "cc/kernels/crop_and_resize_grad_image_kernel.h"
-
 #include <algorithm>
 #include <atomic>
 
 #include "absl/synchronization/blocking_counter.h"
-#include "cc/ops/op_names.h"
+#include "cc/tf/grad_image_kernel.h"
+#include "cc/tf/op_names.h"
 #include "tensorflow/core/framework/device_base.h"
 #include "tensorflow/core/framework/register_types.h"
 

@@ -4,9 +4,9 @@
 // on the CPU. That costs one tiny kernel, a 4-byte copy and a stream sync.
 #include <cuda_runtime_api.h>
 
-#include "cc/kernels/crop_and_resize_grad_image_kernel.h"
-#include "cc/ops/op_names.h"
-#include "cuda/crop_and_resize_grad_cuda.h"
+#include "cc/tf/grad_image_kernel.h"
+#include "cc/tf/op_names.h"
+#include "cuda/grad_image.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/util/determinism.h"
 #include "xla/stream_executor/stream.h"
@@ -27,7 +27,8 @@ absl::Status CudaStatus(cudaError_t err, const char* what) {
 
 // TF's stream for this op, with our (static) CUDA runtime pointed at the
 // stream's device: the runtime keeps its own current device per thread.
-absl::Status StreamOf(tensorflow::OpKernelContext* ctx, cudaStream_t* stream) {
+absl::Status SetDeviceAndGetStream(tensorflow::OpKernelContext* ctx,
+                                   cudaStream_t* stream) {
   stream_executor::Stream* se_stream = ctx->op_device_context()->stream();
   const int ordinal = se_stream->parent()->device_ordinal();
   if (ordinal >= 0) {
@@ -62,12 +63,9 @@ absl::Status CheckBoxesOnDevice(tensorflow::OpKernelContext* ctx,
     case cuda::kBoxesOk:
       return absl::OkStatus();
     case cuda::kBoxIndexOutOfRange:
-      return OutOfRange(
-          "box_index has values outside [0, batch_size), with "
-          "batch_size ",
-          args.batch);
+      return OutOfRange(BoxIndexOutOfRangeMessage(args.batch));
     default:
-      return InvalidArgument("boxes must be finite, but some are NaN or Inf");
+      return InvalidArgument(NonFiniteBoxesMessage());
   }
 }
 
@@ -78,7 +76,7 @@ struct GradImageFunctor<GPUDevice, T> {
   absl::Status CheckBoxes(tensorflow::OpKernelContext* ctx,
                           const GradImageArgs& args) {
     cudaStream_t stream = nullptr;
-    TF_RETURN_IF_ERROR(StreamOf(ctx, &stream));
+    TF_RETURN_IF_ERROR(SetDeviceAndGetStream(ctx, &stream));
     return CheckBoxesOnDevice(ctx, args, stream);
   }
 
@@ -86,7 +84,7 @@ struct GradImageFunctor<GPUDevice, T> {
                   bool deterministic, tensorflow::Tensor* output) {
     using Storage = typename StorageOf<T>::type;
     cudaStream_t stream = nullptr;
-    OP_REQUIRES_OK(ctx, StreamOf(ctx, &stream));
+    OP_REQUIRES_OK(ctx, SetDeviceAndGetStream(ctx, &stream));
     if (output->NumElements() == 0) return;
     deterministic = deterministic || tensorflow::OpDeterminismRequired();
     const cuda::DType dtype = cuda::DTypeOf<Storage>::value;

@@ -3,8 +3,8 @@
 // The TF-free kernels write half and bfloat16 through these bit-level types so
 // that the pybind11 module and the TF op produce identical bits. They are
 // layout-compatible with Eigen::half and Eigen::bfloat16.
-#ifndef CROP_AND_RESIZE_GRAD_CC_FLOAT16_H_
-#define CROP_AND_RESIZE_GRAD_CC_FLOAT16_H_
+#ifndef CROP_AND_RESIZE_GRAD_CC_CORE_FLOAT16_H_
+#define CROP_AND_RESIZE_GRAD_CC_CORE_FLOAT16_H_
 
 #include <stdint.h>
 #include <string.h>
@@ -96,4 +96,4 @@ struct FromFloatAccumulator<BFloat16> {
 
 }  // namespace crop_and_resize_grad
 
-#endif  // CROP_AND_RESIZE_GRAD_CC_FLOAT16_H_
+#endif  // CROP_AND_RESIZE_GRAD_CC_CORE_FLOAT16_H_

@@ -1,13 +1,10 @@
-// CPU kernel entry points: box checks and the choice of instruction set.
-#include "cc/crop_and_resize_grad_cpu.h"
+// CPU kernel entry point: the choice of instruction set.
+#include "cc/core/cpu/grad_image.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <string>
-
-#include "cc/crop_and_resize_grad_cpu_isa.h"
+#include "cc/core/cpu/grad_image_isa.h"
 
 namespace crop_and_resize_grad {
 
@@ -18,28 +15,6 @@ ParallelRunner SerialRunner() {
     if (num_units > 0) work(0, num_units);
   };
   return runner;
-}
-
-CheckResult CheckBoxValues(const float* boxes, const int32_t* box_ind,
-                           int64_t num_boxes, int64_t batch) {
-  for (int64_t n = 0; n < num_boxes; ++n) {
-    for (int k = 0; k < 4; ++k) {
-      if (!isfinite(boxes[n * 4 + k])) {
-        return {ErrorCode::kInvalidArgument,
-                "boxes must be finite, but boxes[" + std::to_string(n) + ", " +
-                    std::to_string(k) + "] is " +
-                    std::to_string(boxes[n * 4 + k])};
-      }
-    }
-    const int64_t b = box_ind[n];
-    if (b < 0 || b >= batch) {
-      return {ErrorCode::kOutOfRange,
-              "box_index has values outside [0, batch_size): box_ind[" +
-                  std::to_string(n) + "] = " + std::to_string(b) +
-                  " with batch_size " + std::to_string(batch)};
-    }
-  }
-  return {};
 }
 
 namespace {

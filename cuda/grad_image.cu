@@ -18,9 +18,9 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "cc/crop_and_resize_sampling.h"
-#include "cc/float16.h"
-#include "cuda/crop_and_resize_grad_cuda.h"
+#include "cc/core/float16.h"
+#include "cc/core/sampling.h"
+#include "cuda/grad_image.h"
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 600
 #error "crop_and_resize_grad needs sm_60 or newer (double atomicAdd)."
@@ -365,7 +365,8 @@ struct Sizes {
   int log2_samples = 0;  // ceil(log2(samples))
 };
 
-bool GetSizes(const GradImageArgs& a, Sizes* s) {
+// Rejects negative sizes and unknown methods; fills the derived sizes.
+bool ValidateArgsAndComputeSizes(const GradImageArgs& a, Sizes* s) {
   if (a.num_boxes < 0 || a.crop_height < 0 || a.crop_width < 0 || a.batch < 0 ||
       a.height < 0 || a.width < 0 || a.depth < 0) {
     return false;
@@ -554,7 +555,7 @@ cudaError_t LaunchDeterministic(const GradImageArgs& a, const Sizes& s,
 size_t GradImageScratchBytes(const GradImageArgs& args, DType dtype,
                              bool deterministic) {
   Sizes s;
-  if (!GetSizes(args, &s)) return 0;
+  if (!ValidateArgsAndComputeSizes(args, &s)) return 0;
   switch (dtype) {
     case DType::kHalf:
       return ScratchBytes<Half>(s, deterministic);
@@ -575,7 +576,7 @@ cudaError_t LaunchCropAndResizeGradImageTyped(const GradImageArgs& args,
                                               size_t scratch_bytes,
                                               cudaStream_t stream) {
   Sizes s;
-  if (!GetSizes(args, &s)) return cudaErrorInvalidValue;
+  if (!ValidateArgsAndComputeSizes(args, &s)) return cudaErrorInvalidValue;
   if (s.output == 0) return cudaSuccess;
   if (output == nullptr) return cudaErrorInvalidValue;
   if (s.samples == 0) {

@@ -1,7 +1,7 @@
 // Registered op names. Namespaced with '>' so that they cannot clash with
 // TensorFlow's builtin ops.
-#ifndef CROP_AND_RESIZE_GRAD_CC_OPS_OP_NAMES_H_
-#define CROP_AND_RESIZE_GRAD_CC_OPS_OP_NAMES_H_
+#ifndef CROP_AND_RESIZE_GRAD_CC_TF_OP_NAMES_H_
+#define CROP_AND_RESIZE_GRAD_CC_TF_OP_NAMES_H_
 
 namespace crop_and_resize_grad {
 
@@ -10,4 +10,4 @@ inline constexpr char kGradImageOpName[] =
 
 }  // namespace crop_and_resize_grad
 
-#endif  // CROP_AND_RESIZE_GRAD_CC_OPS_OP_NAMES_H_
+#endif  // CROP_AND_RESIZE_GRAD_CC_TF_OP_NAMES_H_

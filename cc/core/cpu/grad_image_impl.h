@@ -1,5 +1,5 @@
 // The CPU kernel's implementation, compiled once per instruction set by
-// crop_and_resize_grad_cpu_isa.cc inside namespace CRG_ISA_NAMESPACE (the
+// grad_image_isa.cc inside namespace CRG_ISA_NAMESPACE (the
 // results are bitwise identical: no FMA contraction, element-wise math only).
 //
 // The image rows are cut into bands (and wide rows into channel blocks); one
@@ -8,8 +8,8 @@
 // and every element sees its contributions in (box, crop row, crop column,
 // corner) order, so the result is race-free and bitwise independent of the
 // thread count.
-#ifndef CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_GRAD_CPU_IMPL_H_
-#define CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_GRAD_CPU_IMPL_H_
+#ifndef CROP_AND_RESIZE_GRAD_CC_CORE_CPU_GRAD_IMAGE_IMPL_H_
+#define CROP_AND_RESIZE_GRAD_CC_CORE_CPU_GRAD_IMAGE_IMPL_H_
 
 #ifndef CRG_ISA_NAMESPACE
 #error "Define CRG_ISA_NAMESPACE before including this header."
@@ -19,8 +19,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "cc/crop_and_resize_grad_cpu.h"
-#include "cc/float16_convert_cpu.h"
+#include "cc/core/cpu/float16_convert.h"
+#include "cc/core/cpu/grad_image.h"
 
 // Tuning knobs (overridable at build time for experiments).
 #ifndef CRG_UNIT_KB
@@ -456,4 +456,4 @@ void GradImage(const GradImageArgs& a, T* output,
 }  // namespace CRG_ISA_NAMESPACE
 }  // namespace crop_and_resize_grad
 
-#endif  // CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_GRAD_CPU_IMPL_H_
+#endif  // CROP_AND_RESIZE_GRAD_CC_CORE_CPU_GRAD_IMAGE_IMPL_H_

@@ -4,15 +4,15 @@
 //
 // Every launcher only enqueues work on `stream` (memsets and kernels); none
 // synchronizes. A returned error is the first one from enqueueing.
-#ifndef CROP_AND_RESIZE_GRAD_CUDA_CROP_AND_RESIZE_GRAD_CUDA_H_
-#define CROP_AND_RESIZE_GRAD_CUDA_CROP_AND_RESIZE_GRAD_CUDA_H_
+#ifndef CROP_AND_RESIZE_GRAD_CUDA_GRAD_IMAGE_H_
+#define CROP_AND_RESIZE_GRAD_CUDA_GRAD_IMAGE_H_
 
 #include <cuda_runtime_api.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cc/crop_and_resize_grad_cpu.h"
-#include "cc/float16.h"
+#include "cc/core/float16.h"
+#include "cc/core/grad_image_args.h"
 
 namespace crop_and_resize_grad {
 namespace cuda {
@@ -97,4 +97,4 @@ cudaError_t LaunchCheckBoxValues(const float* boxes, const int32_t* box_ind,
 }  // namespace cuda
 }  // namespace crop_and_resize_grad
 
-#endif  // CROP_AND_RESIZE_GRAD_CUDA_CROP_AND_RESIZE_GRAD_CUDA_H_
+#endif  // CROP_AND_RESIZE_GRAD_CUDA_GRAD_IMAGE_H_

@@ -1,9 +1,9 @@
 // The CPU kernel is compiled once per instruction set, each copy in its own
-// namespace; crop_and_resize_grad_cpu.cc picks one at run time.
-#ifndef CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_GRAD_CPU_ISA_H_
-#define CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_GRAD_CPU_ISA_H_
+// namespace; grad_image.cc picks one at run time.
+#ifndef CROP_AND_RESIZE_GRAD_CC_CORE_CPU_GRAD_IMAGE_ISA_H_
+#define CROP_AND_RESIZE_GRAD_CC_CORE_CPU_GRAD_IMAGE_ISA_H_
 
-#include "cc/crop_and_resize_grad_cpu.h"
+#include "cc/core/cpu/grad_image.h"
 
 #define CRG_DECLARE_ISA_KERNEL(ns)                     \
   namespace ns {                                       \
@@ -22,4 +22,4 @@ CRG_DECLARE_ISA_KERNEL(isa_avx512)
 
 #undef CRG_DECLARE_ISA_KERNEL
 
-#endif  // CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_GRAD_CPU_ISA_H_
+#endif  // CROP_AND_RESIZE_GRAD_CC_CORE_CPU_GRAD_IMAGE_ISA_H_

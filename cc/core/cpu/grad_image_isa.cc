@@ -1,6 +1,6 @@
 // One instruction-set copy of the CPU kernel. CMake compiles this file once
 // per ISA with -DCRG_ISA_NAMESPACE=isa_<name> and that ISA's -m flags.
-#include "cc/crop_and_resize_grad_cpu_impl.h"
+#include "cc/core/cpu/grad_image_impl.h"
 
 namespace crop_and_resize_grad {
 namespace CRG_ISA_NAMESPACE {

@@ -1,12 +1,12 @@
 // Bulk accumulator -> T conversion: the CPU kernel's final (only) rounding.
 // Half uses the F16C instruction when the CPU has it (same bits as the portable
 // code).
-#ifndef CROP_AND_RESIZE_GRAD_CC_FLOAT16_CONVERT_CPU_H_
-#define CROP_AND_RESIZE_GRAD_CC_FLOAT16_CONVERT_CPU_H_
+#ifndef CROP_AND_RESIZE_GRAD_CC_CORE_CPU_FLOAT16_CONVERT_H_
+#define CROP_AND_RESIZE_GRAD_CC_CORE_CPU_FLOAT16_CONVERT_H_
 
 #include <stdint.h>
 
-#include "cc/float16.h"
+#include "cc/core/float16.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -50,4 +50,4 @@ inline void ConvertFromFloat(const float* src, BFloat16* dst, int64_t n) {
 
 }  // namespace crop_and_resize_grad
 
-#endif  // CROP_AND_RESIZE_GRAD_CC_FLOAT16_CONVERT_CPU_H_
+#endif  // CROP_AND_RESIZE_GRAD_CC_CORE_CPU_FLOAT16_CONVERT_H_

@@ -4,8 +4,8 @@
 // how TensorFlow's CPU kernel maps a crop pixel to image coordinates. Any
 // change in the order of operations changes which samples fall on the border
 // and breaks bit-compatibility with tf.image.crop_and_resize.
-#ifndef CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_SAMPLING_H_
-#define CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_SAMPLING_H_
+#ifndef CROP_AND_RESIZE_GRAD_CC_CORE_SAMPLING_H_
+#define CROP_AND_RESIZE_GRAD_CC_CORE_SAMPLING_H_
 
 #include <math.h>
 #include <stdint.h>
@@ -126,4 +126,4 @@ CRG_HOST_DEVICE TapWeights<P> MakeTapWeights(float frac) {
 
 }  // namespace crop_and_resize_grad
 
-#endif  // CROP_AND_RESIZE_GRAD_CC_CROP_AND_RESIZE_SAMPLING_H_
+#endif  // CROP_AND_RESIZE_GRAD_CC_CORE_SAMPLING_H_
