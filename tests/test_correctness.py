@@ -14,18 +14,15 @@ import pytest
 import tensorflow as tf
 from helpers import (
     ALL_DTYPES,
-    BOX_KINDS,
-    METHODS,
     TF_BUILTIN_DTYPES,
-    Case,
     as_f64,
     assert_close_scaled,
-    make_case,
     numpy_dtype,
-    round_to,
     run_ours,
     run_tf_builtin,
 )
+from support.cases import BOX_KINDS, Case, make_case
+from support.numerics import METHODS, round_to
 
 DTYPE_IDS = {tf.float16: "f16", tf.bfloat16: "bf16", tf.float32: "f32", tf.float64: "f64"}
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ALL_DTYPES, METHODS, TF_BUILTIN_DTYPES, as_f64, numpy_dtype, random_boxes
-from reference import grad_image_reference
+from helpers import ALL_DTYPES, TF_BUILTIN_DTYPES, as_f64, numpy_dtype
+from support.cases import random_boxes
+from support.numerics import METHODS
+from support.reference import grad_image_reference
 
 # --------------------------------------------------------------------------- helpers
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import Case, rel_error, round_to, run_ours, run_tf_builtin
+from helpers import rel_error, run_ours, run_tf_builtin
+from support.cases import Case
+from support.numerics import round_to
 
 
 def overlapping_case(seed):

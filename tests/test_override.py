@@ -10,8 +10,9 @@ import threading
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import as_f64, random_boxes
-from reference import grad_image_reference
+from helpers import as_f64
+from support.cases import random_boxes
+from support.reference import grad_image_reference
 from tensorflow.python.framework import ops
 from tensorflow.python.ops import image_grad
 

@@ -14,8 +14,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from cases import unit_box_case
-from helpers import TESTS_DIR, as_f64, make_case, numpy_dtype, run_ours
+from helpers import TESTS_DIR, as_f64, numpy_dtype, run_ours
+from support.cases import make_case, unit_box_case
+from support.numerics import round_to
 
 WORKER = os.path.join(TESTS_DIR, "_worker.py")
 
@@ -29,7 +30,7 @@ def overlap_case():
 
 
 def expected_unit_value(dtype, num_boxes=20000):
-    return float(np.float64(num_boxes).astype(numpy_dtype(tf.as_dtype(dtype))).astype(np.float64))
+    return float(round_to(num_boxes, dtype))
 
 
 UNIT_CONFIGS = [f"{d}:{m}" for d in ALL for m in ("bilinear", "nearest")]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import assert_close_scaled, describe_proc, run_python
-from reference import grad_image_abs_scale, grad_image_reference
+from support.reference import grad_image_abs_scale, grad_image_reference
 
 IA = tf.errors.InvalidArgumentError
 OOR = tf.errors.OutOfRangeError

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from reference import grad_image_abs_scale, grad_image_reference
+
+from .reference import grad_image_abs_scale, grad_image_reference
 
 BOX_KINDS = (
     "normal",  # DESIGN.md benchmark boxes: y1,x1 ~ U(0,0.8), h,w ~ U(0.05,0.5)
