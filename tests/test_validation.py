@@ -421,6 +421,66 @@ def test_bad_method_and_dtype(crg):
         crg.crop_and_resize_grad_image(*args, T=tf.int32)
 
 
+# ------------------------------------------------------ input conversion
+
+
+def test_T_is_required(crg):
+    """As in tf.raw_ops.CropAndResizeGradImage, T has no default."""
+    with pytest.raises(TypeError, match="'T'"):
+        crg.crop_and_resize_grad_image(*base())
+
+
+def test_float64_boxes_and_grads_from_numpy_or_lists_become_float32(crg):
+    g, b, bi, s = base()
+    expected = call(crg, (g, b, bi, s), "eager")
+    for boxes in (b.astype(np.float64), b.astype(np.float64).tolist()):
+        out = crg.crop_and_resize_grad_image(g.astype(np.float64), boxes, bi, s, T=tf.float32)
+        np.testing.assert_array_equal(out.numpy(), expected)
+
+
+def test_int64_box_ind_and_image_size_become_int32(crg):
+    g, b, bi, s = base()
+    expected = call(crg, (g, b, bi, s), "eager")
+    out = crg.crop_and_resize_grad_image(g, b, bi.astype(np.int64), s.astype(np.int64), T="float32")
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 2**40])
+def test_int64_box_ind_outside_int32_is_rejected(crg, value):
+    """Refused instead of wrapped into [0, batch) by the conversion."""
+    g, b, bi, s = base()
+    bi = bi.astype(np.int64)
+    bi[1] = value
+    with pytest.raises(ValueError, match="box_ind has values outside the int32 range"):
+        crg.crop_and_resize_grad_image(g, b, bi, s, T=tf.float32)
+    s = s.astype(np.int64)
+    s[1] = value
+    with pytest.raises(ValueError, match="image_size has values outside the int32 range"):
+        crg.crop_and_resize_grad_image(g, b, base()[2], s, T=tf.float32)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("index", [0, 1, 2, 3], ids=["grads", "boxes", "box_ind", "image_size"])
+def test_tensor_of_the_wrong_dtype_is_not_cast(crg, index, mode):
+    """A tf.Tensor keeps its dtype: TF's conversion refuses a mismatch
+    (ValueError eagerly, TypeError when a tf.function is traced)."""
+    args = list(base())
+    wrong = tf.float64 if index < 2 else tf.int64
+    args[index] = tf.constant(args[index], wrong)
+    if mode == "eager":
+        with pytest.raises(ValueError, match=f"requested dtype .* with dtype {wrong.name}"):
+            crg.crop_and_resize_grad_image(*args, T=tf.float32)
+    else:
+        names = ("grads", "boxes", "box_ind", "image_size")
+
+        @tf.function
+        def f():
+            return crg.crop_and_resize_grad_image(*args, T=tf.float32)
+
+        with pytest.raises(TypeError, match=f"'{names[index]}' .* has type {wrong.name}"):
+            f()
+
+
 # ---------------------------------------------------------- valid edges
 
 
