@@ -6,8 +6,8 @@ Usage::
     CRG_KERNELS_DIR=<dir with _kernels*.so> python benchmarks/bench_gpu.py [--out FILE]
 
 Needs the ``_kernels`` extension built with CUDA (``CRG_BUILD_TF_OP=OFF`` is
-fine), a GPU, and CuPy or PyTorch; no TensorFlow. For every DESIGN.md workload
-and output dtype it times, with CUDA events on one stream:
+fine), a GPU, and CuPy or PyTorch; no TensorFlow. For every standard workload
+(tests/support/workloads.py) and output dtype it times, with CUDA events on one stream:
 
 - ``atomic`` and ``deterministic`` mode of ``grad_image_cuda`` (method
   bilinear, grads float32 as the op defines them);
@@ -31,7 +31,7 @@ stay on the device, so tensors that fit in L2 are L2-warm, for the copy as
 for the kernels.
 
 Writes JSON (``--out``, default benchmarks/results/results_gpu.json) and
-prints a markdown table with the DESIGN.md targets.
+prints a markdown table with the targets.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from support.workloads import WORKLOADS, workload_case
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 MODES = ("atomic", "deterministic")
-# DESIGN.md targets.
+# Targets: time / HBM floor (maskrcnn-14, atomic) and deterministic / atomic.
 FLOOR_TARGET = {"float32": 2.0, "float16": 2.5, "bfloat16": 2.5}  # maskrcnn-14, atomic
 DET_TARGET = 1.5
 DEFAULT_OUT = os.path.join(

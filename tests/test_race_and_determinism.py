@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import TESTS_DIR, as_f64, numpy_dtype, run_ours
-from support.cases import make_case, unit_box_case
+from support.cases import unit_box_case
 from support.numerics import round_to
+from support.workloads import workload_case
 
 WORKER = os.path.join(TESTS_DIR, "_worker.py")
 
@@ -24,9 +25,8 @@ ALL = ("float16", "bfloat16", "float32", "float64")
 
 
 def overlap_case():
-    """Heavy overlap: 4096 boxes on one 32x32x64 image (DESIGN's overlap-1img)."""
-    rng = np.random.default_rng(1234)
-    return make_case(rng, 1, 32, 32, 64, 4096, 7, 7, "normal")
+    """Heavy overlap: the overlap-1img workload, 4096 boxes on one 32x32x64 image."""
+    return workload_case("overlap-1img", np.random.default_rng(1234))
 
 
 def expected_unit_value(dtype, num_boxes=20000):

@@ -288,7 +288,7 @@ def op_repeatability(args_, repeats: int):
 
 
 def race_check(repeats: int) -> dict:
-    """DESIGN.md's race demonstration: 20,000 boxes [0,0,1,1] on one 8x8 image,
+    """The race demonstration: 20,000 boxes [0,0,1,1] on one 8x8 image,
     grads all ones: every pixel must get exactly 20,000. TF's CPU kernel (without
     op determinism) loses updates to its data race."""
     n = 20000

@@ -1,6 +1,6 @@
 """CUDA kernels against the float64 NumPy reference and the CPU kernel.
 
-Every dtype, both methods, atomic and deterministic mode; the DESIGN.md edge
+Every dtype, both methods, atomic and deterministic mode; the edge
 cases (flipped, degenerate, partly/wholly outside, exactly [0,0,1,1], crop
 size 1); D = 1, 3, 4, 256, 301; misaligned grads / output pointers; the
 array-library adapters.
@@ -100,7 +100,7 @@ def test_sparse_samples_bitwise_equal_cpu(gpu, rng, dtype, method, depth):
 
 # Boxes whose last sample lies exactly on the image border (in = 0 or H - 1)
 # when in = y1*(H-1) + y*scale is evaluated as two rounded float32 operations
-# (DESIGN.md), but just outside when the multiply-add is fused (FMA). Found by
+# (docs/semantics.md), but just outside when the multiply-add is fused (FMA). Found by
 # search: (y1, y2, H, crop_size).
 _BORDER_CASES = [
     (0.42268723249435425, 0.0, 163, 5),
@@ -139,7 +139,7 @@ def test_border_samples(gpu, dtype, method, mode, axis):
 @pytest.mark.parametrize("method", numerics.METHODS)
 @pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_heavy_overlap(gpu, rng, dtype, method, mode):
-    """4096 boxes on one 32x32 image (DESIGN.md overlap-1img, D=8). Atomic
+    """4096 boxes on one 32x32 image (overlap-1img, D=8). Atomic
     float32 must match the CPU within ~1e-5 of sum |contributions|."""
     case = cases.make_case(rng, 1, 32, 32, 8, 4096, 7, 7, "normal")
     ch.check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")

@@ -1,6 +1,6 @@
 """Race freedom and the deterministic mode.
 
-- 20,000 boxes [0,0,1,1] on one 8x8 image (DESIGN.md race case): exact sums.
+- 20,000 boxes [0,0,1,1] on one 8x8 image (the race case): exact sums.
 - Deterministic mode: bitwise identical over 20 runs, for every dtype and
   method; within the error bound documented in cuda/README.md.
 - Non-finite grads give the IEEE result (order independent) in both modes.
