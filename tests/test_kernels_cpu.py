@@ -88,70 +88,83 @@ def test_empty_cases_give_zeros():
 @pytest.mark.parametrize(
     "change, error, message",
     [
-        (
+        pytest.param(
             lambda a: a["boxes"].__setitem__((0, 1), np.nan),
             ValueError,
-            r"boxes must be finite, but boxes\[0, 1\] = nan",
+            r"boxes must be finite, but boxes\[0, 1\] is nan",
+            id="nan_box",
         ),
-        (
+        pytest.param(
             lambda a: a["boxes"].__setitem__((1, 2), np.inf),
             ValueError,
-            r"boxes must be finite, but boxes\[1, 2\] = inf",
+            r"boxes must be finite, but boxes\[1, 2\] is inf",
+            id="inf_box",
         ),
-        (
+        pytest.param(
             lambda a: a["box_ind"].__setitem__(0, 2),
             IndexError,
             r"box_ind has values outside \[0, batch_size\): box_ind\[0\] = 2 with batch_size 2",
+            id="box_ind_eq_batch",
         ),
-        (
+        pytest.param(
             lambda a: a["box_ind"].__setitem__(0, -1),
             IndexError,
             r"box_ind has values outside \[0, batch_size\): box_ind\[0\] = -1 with batch_size 2",
+            id="box_ind_negative",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("size", [2, 0, 5, 3]),
             ValueError,
             r"image_size height and width must be positive, got 0 x 5",
+            id="height_zero",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("size", [-1, 4, 5, 3]),
             ValueError,
             r"image_size batch and depth must be non-negative, got batch -1 and depth 3",
+            id="batch_negative",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("size", [2, 4, 5, 4]),
             ValueError,
             r"image_size and grads are incompatible: depth 4 in image_size but 3 in grads",
+            id="depth_mismatch",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("size", [2, 4, 5]),
             ValueError,
             r"image_size must be 1-D with 4 elements",
+            id="image_size_3",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("boxes", a["boxes"][:, :3].copy()),
             ValueError,
             r"boxes must be 2-D \[num_boxes, 4\]",
+            id="boxes_3_columns",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("box_ind", a["box_ind"][:1].copy()),
             ValueError,
             r"box_ind has 1 elements but boxes has 2 rows",
+            id="box_ind_1_of_2",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("grads", a["grads"][0]),
             ValueError,
             r"grads must be 4-D \[num_boxes, crop_height, crop_width, depth\], got shape",
+            id="grads_3d",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("dtype", "int8"),
             ValueError,
             r"dtype must be float16, bfloat16, float32 or float64",
+            id="dtype_int8",
         ),
-        (
+        pytest.param(
             lambda a: a.__setitem__("method", "bicubic"),
             ValueError,
             r"method must be 'bilinear' or 'nearest'",
+            id="method_bicubic",
         ),
     ],
 )
