@@ -44,9 +44,10 @@ def bf16_bits_to_float32(bits):
 
 def float32_to_bf16_bits(x):
     """Round float32 to bfloat16 bits, nearest even (NaN kept as a NaN)."""
-    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    x = np.array(x, dtype=np.float32)  # a copy of any shape, 0-d included
+    u = x.view(np.uint32).astype(np.uint64)
     rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    nan = np.isnan(np.asarray(x, dtype=np.float32))
+    nan = np.isnan(x)
     return np.where(nan, ((u >> 16) | 0x40).astype(np.uint16), rounded)
 
 
