@@ -14,6 +14,7 @@ Environment knobs:
 
 from __future__ import annotations
 
+import ast
 import os
 import shlex
 import subprocess
@@ -23,6 +24,20 @@ from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_version() -> str:
+    """__version__ from python/crop_and_resize_grad/_version.py, parsed (importing
+    the package would need TensorFlow and the built library)."""
+    path = os.path.join(ROOT, "python", "crop_and_resize_grad", "_version.py")
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise RuntimeError(f"no __version__ in {path}")
 
 
 class CMakeExtension(Extension):
@@ -59,7 +74,7 @@ class CMakeBuild(build_ext):
 
 setup(
     name="crop_and_resize_grad",
-    version="0.1.0",
+    version=read_version(),
     description="Exact, race-free, deterministic gradient of tf.image.crop_and_resize",
     packages=find_packages("python"),
     package_dir={"": "python"},

@@ -33,23 +33,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import _support  # noqa: F401  (puts tests/ on sys.path for `support`)
 import numpy as np
+from support.numerics import ITEMSIZE
+from support.workloads import WORKLOADS, workload_case
 
 # Keep TF's C++ logging quiet; must be set before TensorFlow is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# (B, H, W, D, N, ch, cw), from shared/DESIGN.md.
-WORKLOADS: dict[str, tuple[int, int, int, int, int, int, int]] = {
-    "maskrcnn-14": (2, 100, 152, 256, 512, 14, 14),
-    "fastrcnn-7": (2, 50, 76, 256, 512, 7, 7),
-    "small-D3": (8, 224, 224, 3, 256, 32, 32),
-    "overlap-1img": (1, 32, 32, 64, 4096, 7, 7),
-}
 DTYPES = ("float32", "float16", "float64", "bfloat16")
 TF_BASELINE_DTYPES = ("float32", "float16", "float64")  # TF's kernel has no bfloat16
 QUICK_WORKLOADS = ("maskrcnn-14", "overlap-1img")
 QUICK_DTYPES = ("float32", "float16")
-ITEMSIZE = {"float32": 4, "float16": 2, "float64": 8, "bfloat16": 2}
 TARGET = {"float16": 5.0}  # minimum TF/ours speedup; everything else DEFAULT_TARGET
 DEFAULT_TARGET = 2.0
 WARMUP = 2
@@ -225,18 +220,12 @@ def measure_copy_bandwidth(repeats: int = 7) -> dict:
 # --------------------------------------------------------------------------- #
 def make_inputs(workload: str, seed: int) -> dict:
     """Random boxes/box_ind/grads for one workload (numpy, fixed seed)."""
-    b, h, w, d, n, ch, cw = WORKLOADS[workload]
-    rng = np.random.default_rng([seed, list(WORKLOADS).index(workload)])
-    y1 = rng.uniform(0.0, 0.8, n)
-    x1 = rng.uniform(0.0, 0.8, n)
-    bh = rng.uniform(0.05, 0.5, n)
-    bw = rng.uniform(0.05, 0.5, n)
-    boxes = np.stack([y1, x1, np.minimum(y1 + bh, 1.0), np.minimum(x1 + bw, 1.0)], axis=1)
+    case = workload_case(workload, np.random.default_rng([seed, list(WORKLOADS).index(workload)]))
     return {
-        "grads": rng.standard_normal((n, ch, cw, d), dtype=np.float32),
-        "boxes": boxes.astype(np.float32),
-        "box_ind": rng.integers(0, b, n).astype(np.int32),
-        "image_size": np.array([b, h, w, d], dtype=np.int32),
+        "grads": case.grads,
+        "boxes": case.boxes,
+        "box_ind": case.box_ind,
+        "image_size": np.array(case.image_size, dtype=np.int32),
     }
 
 

@@ -6,8 +6,8 @@ Usage::
     CRG_KERNELS_DIR=<dir with _kernels*.so> python benchmarks/bench_gpu.py [--out FILE]
 
 Needs the ``_kernels`` extension built with CUDA (``CRG_BUILD_TF_OP=OFF`` is
-fine), a GPU, and CuPy or PyTorch; no TensorFlow. For every DESIGN.md workload
-and output dtype it times, with CUDA events on one stream:
+fine), a GPU, and CuPy or PyTorch; no TensorFlow. For every standard workload
+(tests/support/workloads.py) and output dtype it times, with CUDA events on one stream:
 
 - ``atomic`` and ``deterministic`` mode of ``grad_image_cuda`` (method
   bilinear, grads float32 as the op defines them);
@@ -31,7 +31,7 @@ stay on the device, so tensors that fit in L2 are L2-warm, for the copy as
 for the kernels.
 
 Writes JSON (``--out``, default benchmarks/results/results_gpu.json) and
-prints a markdown table with the DESIGN.md targets.
+prints a markdown table with the targets.
 """
 
 from __future__ import annotations
@@ -45,21 +45,15 @@ import statistics
 import sys
 import time
 
+import _support  # noqa: F401  (puts tests/ on sys.path for `support`)
 import numpy as np
+from support import gpu as sg
+from support.numerics import ITEMSIZE
+from support.workloads import WORKLOADS, workload_case
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _gpu_common as gc  # noqa: E402
-
-# (B, H, W, D, N, ch, cw), from shared/DESIGN.md.
-WORKLOADS = {
-    "maskrcnn-14": (2, 100, 152, 256, 512, 14, 14),
-    "fastrcnn-7": (2, 50, 76, 256, 512, 7, 7),
-    "small-D3": (8, 224, 224, 3, 256, 32, 32),
-    "overlap-1img": (1, 32, 32, 64, 4096, 7, 7),
-}
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 MODES = ("atomic", "deterministic")
-# DESIGN.md targets.
+# Targets: time / HBM floor (maskrcnn-14, atomic) and deterministic / atomic.
 FLOOR_TARGET = {"float32": 2.0, "float16": 2.5, "bfloat16": 2.5}  # maskrcnn-14, atomic
 DET_TARGET = 1.5
 DEFAULT_OUT = os.path.join(
@@ -166,11 +160,11 @@ def roi_align_backward_fn(workload, boxes, box_ind, dtype):
 # Benchmark
 # --------------------------------------------------------------------------- #
 def run(args):
-    kernels, backends, reason = gc.gpu_environment()
+    kernels, backends, reason = sg.gpu_environment()
     if reason is not None:
         print(f"bench_gpu: cannot run: {reason}", file=sys.stderr)
         return None, 2
-    be = gc.default_backend(prefer=args.backend or "torch")
+    be = sg.default_backend(prefer=args.backend or "torch")
     info = be.device_info()
     print(f"# GPU benchmark on {info.get('name')} ({be.name}); _kernels {kernels.__file__}")
     timer = Timer(be, args.repeats)
@@ -197,10 +191,8 @@ def run(args):
     for wname in args.workloads:
         workload = WORKLOADS[wname]
         B, H, W, D, N, ch, cw = workload
-        rng = np.random.default_rng(args.seed)
-        grads_h = rng.standard_normal((N, ch, cw, D), dtype=np.float32)
-        boxes_h = gc.random_boxes(rng, N)
-        box_ind_h = rng.integers(0, B, N).astype(np.int32)
+        case = workload_case(wname, np.random.default_rng(args.seed))
+        grads_h, boxes_h, box_ind_h = case.grads, case.boxes, case.box_ind
         grads = be.asarray(grads_h)
         boxes = be.asarray(boxes_h)
         box_ind = be.asarray(box_ind_h)
@@ -209,7 +201,7 @@ def run(args):
             if time.monotonic() - t_start > args.time_budget:
                 skipped.append(f"{wname}/{dtype}")
                 continue
-            out_bytes = B * H * W * D * gc.ITEMSIZE[dtype]
+            out_bytes = B * H * W * D * ITEMSIZE[dtype]
             total = grads_bytes + out_bytes
             src = be.empty([total], "uint8")
             dst = be.empty([total], "uint8")
@@ -230,7 +222,7 @@ def run(args):
             }
             outs = {}
             for mode in MODES:
-                launch = gc.GradImageLaunch(
+                launch = sg.GradImageLaunch(
                     grads,
                     boxes,
                     box_ind,

@@ -46,25 +46,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import _support  # noqa: F401  (puts tests/ on sys.path for `support`)
+from support.numerics import ITEMSIZE
+from support.workloads import WORKLOADS as STANDARD_WORKLOADS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "memory_cpu.json"
 
-# (B, H, W, D, N, ch, cw), from shared/DESIGN.md, plus two shapes that probe
+# (B, H, W, D, N, ch, cw): the standard workloads, plus two shapes that probe
 # how the temporaries scale: a big image with few boxes, many boxes on a small
 # image.
 WORKLOADS = {
-    "maskrcnn-14": (2, 100, 152, 256, 512, 14, 14),
-    "fastrcnn-7": (2, 50, 76, 256, 512, 7, 7),
-    "small-D3": (8, 224, 224, 3, 256, 32, 32),
-    "overlap-1img": (1, 32, 32, 64, 4096, 7, 7),
+    **STANDARD_WORKLOADS,
     "big-image-few-boxes": (1, 2048, 2048, 8, 4, 14, 14),
     "many-boxes-small-image": (1, 16, 16, 1, 200_000, 4, 4),
 }
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 TF_DTYPES = ("float32", "float16", "float64")  # TF's kernel has no bfloat16
-ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 SAMPLE_ROW_BYTES = 48
 COLUMN_TAP_BYTES = 24
 UNIT_ACC_BYTES = 512 << 10

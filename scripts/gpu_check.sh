@@ -263,9 +263,9 @@ if ! timeout 120 "$PY" -c "import tensorflow" >/dev/null 2>&1; then
   PYTEST_OPTS+=(--confcutdir=tests/gpu)
 fi
 GPU_ENV=$(timeout 120 "$PY" -c "
-import sys; sys.path.insert(0, 'benchmarks')
-import _gpu_common as gc
-k, b, reason = gc.gpu_environment()
+import sys; sys.path.insert(0, 'tests')
+from support import gpu as sg
+k, b, reason = sg.gpu_environment()
 print(reason if reason else 'ok: backends ' + ','.join(sorted(b)))" 2>&1 | tail -n 1 || true)
 log "### GPU test environment: $GPU_ENV"
 left=$(time_left)

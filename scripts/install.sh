@@ -18,5 +18,5 @@ echo "[install] building crop_and_resize_grad (CUDA: ${CRG_CUDA:-auto})"
 "$PYTHON" -m pip install --quiet --no-build-isolation --force-reinstall --no-deps .
 "$PYTHON" - <<'PY'
 import crop_and_resize_grad as crg
-print("[install] ok:", crg.library_path(), crg.build_info())
+print("[install] ok:", crg._loader.library_path(), crg.build_info())
 PY

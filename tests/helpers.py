@@ -1,4 +1,8 @@
-"""Plain helper functions shared by the tests (fixtures live in conftest.py)."""
+"""Helpers for the TensorFlow tests (fixtures live in conftest.py).
+
+TF-free support code (cases, the reference, rounding, workloads) is in
+``tests/support``.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,11 @@ import textwrap
 import ml_dtypes
 import numpy as np
 import tensorflow as tf
-from cases import BOX_KINDS, Case, make_case, random_boxes  # noqa: F401 (re-exported)
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 ALL_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
 TF_BUILTIN_DTYPES = (tf.float16, tf.float32, tf.float64)
-METHODS = ("bilinear", "nearest")
 
 
 def numpy_dtype(T):
@@ -24,11 +26,6 @@ def numpy_dtype(T):
     if T == tf.bfloat16:
         return np.dtype(ml_dtypes.bfloat16)
     return np.dtype(T.as_numpy_dtype)
-
-
-def round_to(x64, T):
-    """Round float64 values once to T's precision (returned as float64)."""
-    return np.asarray(x64, dtype=np.float64).astype(numpy_dtype(T)).astype(np.float64)
 
 
 def run_ours(crg, case, T, method, **kwargs):
@@ -77,7 +74,7 @@ def rel_error(actual, expected):
 
 def run_python(code, timeout=120, env_extra=None):
     """Run `code` in a fresh Python interpreter (cwd = tests dir, so that
-    `reference`/`helpers` import). Returns the CompletedProcess."""
+    `support` and `helpers` import). Returns the CompletedProcess."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONPATH"] = TESTS_DIR + os.pathsep + env.get("PYTHONPATH", "")

@@ -22,7 +22,8 @@ import threading
 
 import numpy as np
 import tensorflow as tf
-from helpers import describe_proc, make_case, run_python
+from helpers import describe_proc, run_python
+from support.cases import make_case
 
 NUM_THREADS = 10
 REPEATS = 4

@@ -14,18 +14,15 @@ import pytest
 import tensorflow as tf
 from helpers import (
     ALL_DTYPES,
-    BOX_KINDS,
-    METHODS,
     TF_BUILTIN_DTYPES,
-    Case,
     as_f64,
     assert_close_scaled,
-    make_case,
     numpy_dtype,
-    round_to,
     run_ours,
     run_tf_builtin,
 )
+from support.cases import BOX_KINDS, Case, make_case
+from support.numerics import METHODS, round_to
 
 DTYPE_IDS = {tf.float16: "f16", tf.bfloat16: "bf16", tf.float32: "f32", tf.float64: "f64"}
 
@@ -175,7 +172,7 @@ def test_exact_unit_box(crg):
 
 
 def test_half_equals_float32_rounded_once(crg, rng):
-    """DESIGN: half and bfloat16 accumulate in float32 and cast once, so they
+    """half and bfloat16 accumulate in float32 (docs/semantics.md) and cast once, so they
     equal the float32 result converted to T."""
     case = make_case(rng, 2, 12, 12, 8, 300, 6, 6, "mixed")
     for method in METHODS:
@@ -340,7 +337,7 @@ def test_name_argument(crg):
 def test_float64_corner_weights_in_double(crg):
     """Minimal case: one 1x1 crop sampling x = float32(1e-3) in a 1x2 image.
     The float64 output must carry the weights 1 - lx and lx computed in double
-    (DESIGN: double accumulates in double; the reference forms (1-ly)(1-lx)
+    (double accumulates in double, docs/semantics.md; the reference forms (1-ly)(1-lx)
     in float64 from the float32 lerps); 1 - lx rounded to float32 is off by
     ~1.3e-8 relative."""
     boxes = np.array([[0, 1e-3, 0, 1e-3]], np.float32)  # in_x = 0.5 * (2e-3) * 1

@@ -21,9 +21,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ALL_DTYPES, METHODS, Case, as_f64, assert_close_scaled, numpy_dtype, round_to
+from helpers import ALL_DTYPES, as_f64, assert_close_scaled, numpy_dtype, run_tf_builtin
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support.cases import Case
+from support.numerics import METHODS, round_to
 
 settings.register_profile(
     "ci",
@@ -175,14 +177,7 @@ def test_against_reference(crg, case):
                 if has_tiny:
                     out = crg.crop_and_resize_grad_image(*case.args(), T=T, method=method)
                     out = out.numpy()
-                theirs = tf.raw_ops.CropAndResizeGradImage(
-                    grads=case.grads,
-                    boxes=case.boxes,
-                    box_ind=case.box_ind,
-                    image_size=case.image_size,
-                    T=T,
-                    method=method,
-                ).numpy()
+                theirs = run_tf_builtin(case, T, method)
                 np.testing.assert_array_equal(
                     out.view(np.uint32),
                     theirs.view(np.uint32),

@@ -3,8 +3,7 @@
 Ours accumulates in float32 and rounds once, so its relative error must be
 close to that of rounding the float64 reference once. TF's builtin half kernel
 rounds every partial sum to fp16; on this case its error is above 10%
-(measured: about 0.22 for the seeds below; DESIGN.md quotes 0.16 for its own
-400-box case).
+(measured: about 0.22 for the seeds below).
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import Case, rel_error, round_to, run_ours, run_tf_builtin
+from helpers import rel_error, run_ours, run_tf_builtin
+from support.cases import Case
+from support.numerics import round_to
 
 
 def overlapping_case(seed):

@@ -7,24 +7,15 @@ Only the last test, which compares with the TF op, needs TensorFlow.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "benchmarks"))
-sys.path.insert(0, _HERE)
-
-from _gpu_common import load_kernels  # noqa: E402
-from reference import grad_image_abs_scale, grad_image_reference  # noqa: E402
+from support.cases import unit_box_case
+from support.kernels import load_kernels
+from support.numerics import DTYPES, METHODS, round_to, to_float64, ulp
+from support.reference import grad_image_abs_scale, grad_image_reference
 
 _kernels, _why = load_kernels()
 pytestmark = pytest.mark.skipif(_kernels is None, reason=str(_why))
-
-DTYPES = ("float16", "bfloat16", "float32", "float64")
-METHODS = ("bilinear", "nearest")
 
 
 def random_case(rng, b=2, h=9, w=11, d=5, n=13, ch=4, cw=3, spread=1.5):
@@ -39,29 +30,6 @@ def random_case(rng, b=2, h=9, w=11, d=5, n=13, ch=4, cw=3, spread=1.5):
     return grads, boxes, box_ind, [b, h, w, d]
 
 
-def as_float64(out, dtype):
-    if dtype == "bfloat16":
-        return (out.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-    return out.astype(np.float64)
-
-
-def round_to(x64, dtype):
-    """x64 rounded once to dtype (round to nearest even), back in float64."""
-    if dtype == "bfloat16":
-        u = x64.astype(np.float32).view(np.uint32).astype(np.uint64)
-        u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint32) << 16
-        return u.astype(np.uint32).view(np.float32).astype(np.float64)
-    return x64.astype(dtype).astype(np.float64)
-
-
-def ulp(x64, dtype):
-    """Spacing of the 16-bit type at each value."""
-    if dtype == "float16":
-        return np.spacing(np.abs(x64).astype(np.float16)).astype(np.float64)
-    mag = np.maximum(np.abs(x64), 2.0**-126)
-    return 2.0 ** (np.floor(np.log2(mag)) - 7)
-
-
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", range(4))
@@ -71,7 +39,7 @@ def test_matches_float64_reference(dtype, method, seed):
     grads, boxes, box_ind, size = random_case(rng, **shape)
     out = _kernels.grad_image_cpu(grads, boxes, box_ind, size, dtype, method, 2)
     assert out.shape == tuple(size)
-    got = as_float64(out, dtype)
+    got = to_float64(out, dtype)
     ref = grad_image_reference(grads, boxes, box_ind, size, method)
     scale = grad_image_abs_scale(grads, boxes, box_ind, size, method) + 1e-30
     if dtype == "float64":
@@ -100,9 +68,7 @@ def test_thread_count_does_not_change_bits(dtype):
 
 def test_unit_boxes_exact():
     n = 20000
-    grads = np.ones((n, 8, 8, 1), np.float32)
-    boxes = np.tile(np.array([0, 0, 1, 1], np.float32), (n, 1))
-    out = _kernels.grad_image_cpu(grads, boxes, np.zeros(n, np.int32), [1, 8, 8, 1], "float64")
+    out = _kernels.grad_image_cpu(*unit_box_case(n).args(), "float64")
     assert np.all(out == n) and out.sum() == 1_280_000
 
 
@@ -117,24 +83,92 @@ def test_empty_cases_give_zeros():
     assert z.shape == (1, 4, 5, 0)
 
 
+# The module runs the op's own input checks, so the messages are the TF op's
+# (tests/test_validation.py), raised as ValueError (IndexError for OutOfRange).
 @pytest.mark.parametrize(
-    "change, error",
+    "change, error, message",
     [
-        (lambda a: a["boxes"].__setitem__((0, 1), np.nan), ValueError),
-        (lambda a: a["boxes"].__setitem__((1, 2), np.inf), ValueError),
-        (lambda a: a["box_ind"].__setitem__(0, 2), IndexError),
-        (lambda a: a["box_ind"].__setitem__(0, -1), IndexError),
-        (lambda a: a.__setitem__("size", [2, 0, 5, 3]), ValueError),
-        (lambda a: a.__setitem__("size", [2, 4, 5, 4]), ValueError),
-        (lambda a: a.__setitem__("size", [2, 4, 5]), ValueError),
-        (lambda a: a.__setitem__("boxes", a["boxes"][:, :3].copy()), ValueError),
-        (lambda a: a.__setitem__("box_ind", a["box_ind"][:1].copy()), ValueError),
-        (lambda a: a.__setitem__("grads", a["grads"][0]), ValueError),
-        (lambda a: a.__setitem__("dtype", "int8"), ValueError),
-        (lambda a: a.__setitem__("method", "bicubic"), ValueError),
+        pytest.param(
+            lambda a: a["boxes"].__setitem__((0, 1), np.nan),
+            ValueError,
+            r"boxes must be finite, but boxes\[0, 1\] is nan",
+            id="nan_box",
+        ),
+        pytest.param(
+            lambda a: a["boxes"].__setitem__((1, 2), np.inf),
+            ValueError,
+            r"boxes must be finite, but boxes\[1, 2\] is inf",
+            id="inf_box",
+        ),
+        pytest.param(
+            lambda a: a["box_ind"].__setitem__(0, 2),
+            IndexError,
+            r"box_ind has values outside \[0, batch_size\): box_ind\[0\] = 2 with batch_size 2",
+            id="box_ind_eq_batch",
+        ),
+        pytest.param(
+            lambda a: a["box_ind"].__setitem__(0, -1),
+            IndexError,
+            r"box_ind has values outside \[0, batch_size\): box_ind\[0\] = -1 with batch_size 2",
+            id="box_ind_negative",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("size", [2, 0, 5, 3]),
+            ValueError,
+            r"image_size height and width must be positive, got 0 x 5",
+            id="height_zero",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("size", [-1, 4, 5, 3]),
+            ValueError,
+            r"image_size batch and depth must be non-negative, got batch -1 and depth 3",
+            id="batch_negative",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("size", [2, 4, 5, 4]),
+            ValueError,
+            r"image_size and grads are incompatible: depth 4 in image_size but 3 in grads",
+            id="depth_mismatch",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("size", [2, 4, 5]),
+            ValueError,
+            r"image_size must be 1-D with 4 elements",
+            id="image_size_3",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("boxes", a["boxes"][:, :3].copy()),
+            ValueError,
+            r"boxes must be 2-D \[num_boxes, 4\]",
+            id="boxes_3_columns",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("box_ind", a["box_ind"][:1].copy()),
+            ValueError,
+            r"box_ind has 1 elements but boxes has 2 rows",
+            id="box_ind_1_of_2",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("grads", a["grads"][0]),
+            ValueError,
+            r"grads must be 4-D \[num_boxes, crop_height, crop_width, depth\], got shape",
+            id="grads_3d",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("dtype", "int8"),
+            ValueError,
+            r"dtype must be float16, bfloat16, float32 or float64",
+            id="dtype_int8",
+        ),
+        pytest.param(
+            lambda a: a.__setitem__("method", "bicubic"),
+            ValueError,
+            r"method must be 'bilinear' or 'nearest'",
+            id="method_bicubic",
+        ),
     ],
 )
-def test_bad_inputs_raise(change, error):
+def test_bad_inputs_raise(change, error, message):
     args = dict(
         grads=np.ones((2, 2, 2, 3), np.float32),
         boxes=np.array([[0, 0, 1, 1], [0.1, 0.2, 0.5, 0.9]], np.float32),
@@ -144,7 +178,7 @@ def test_bad_inputs_raise(change, error):
         method="bilinear",
     )
     change(args)
-    with pytest.raises(error):
+    with pytest.raises(error, match=message):
         _kernels.grad_image_cpu(
             args["grads"],
             args["boxes"],

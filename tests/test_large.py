@@ -61,7 +61,7 @@ def mem_available_bytes():
 
 def touched(image_size, method):
     """Per box: the sample taps (rows, cols, weights), in float64."""
-    from reference import inside, round_half_away, sample_coordinates
+    from support.reference import inside, round_half_away, sample_coordinates
 
     _, H, W, _ = image_size
     in_y = sample_coordinates(BOXES[:, 0], BOXES[:, 2], H, CROP[0])

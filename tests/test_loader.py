@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import crop_and_resize_grad as crg
+from crop_and_resize_grad import _loader
 
 
 def copy_package(tmp_path):
@@ -31,8 +32,43 @@ def import_in_subprocess(path):
 
 
 def test_library_loads_once_and_reports_build_info():
-    assert crg.load_library() is crg.load_library()
+    assert _loader.load_library() is _loader.load_library()
+    assert os.path.isfile(_loader.library_path())
     assert crg.build_info()["tensorflow_version"] == __import__("tensorflow").__version__
+
+
+# The public API, pinned: changing it should be a decision, seen in this diff.
+PUBLIC_API = (
+    "crop_and_resize crop_and_resize_grad_image override_gradient restore_gradient "
+    "gradient_override is_gradient_overridden build_info OP_NAME SUPPORTED_DTYPES "
+    "METHODS __version__"
+).split()
+
+
+def test_public_api_is_all_and_the_docstring():
+    """__all__, the names the package docstring lists, and the public names
+    it has are the same set."""
+    assert sorted(crg.__all__) == sorted(PUBLIC_API)
+    for name in PUBLIC_API:
+        assert hasattr(crg, name), name
+    doc = crg.__doc__.split("Public API:", 1)[1].split("\n\n", 1)[0]
+    listed = [line.split()[0] for line in doc.strip().splitlines()]
+    assert sorted(listed) == sorted(PUBLIC_API)
+    public = {n for n in vars(crg) if not n.startswith("_")}
+    # The package's submodules are importable but not API.
+    modules = {"demo", "gradients", "ops", "override"}
+    assert public - modules == set(PUBLIC_API) - {"__version__"}
+    for gone in ("load_library", "library_path", "crop_and_resize_gradient"):
+        assert not hasattr(crg, gone), gone
+
+
+def test_one_version_string():
+    from crop_and_resize_grad import _version
+
+    assert crg.__version__ == _version.__version__
+    assert __import__("importlib.metadata").metadata.version("crop_and_resize_grad") == (
+        crg.__version__
+    )
 
 
 def test_tensorflow_version_mismatch(tmp_path):

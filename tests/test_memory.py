@@ -34,7 +34,7 @@ import gc, json, os
 import numpy as np
 import tensorflow as tf
 import crop_and_resize_grad as crg
-from helpers import make_case
+from support.cases import make_case
 
 kind, warmup, stage, stages = __PARAMS__
 rng = np.random.default_rng(0)

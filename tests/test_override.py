@@ -10,8 +10,10 @@ import threading
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import as_f64, random_boxes
-from reference import grad_image_reference
+from crop_and_resize_grad.override import _crop_and_resize_gradient
+from helpers import as_f64
+from support.cases import random_boxes
+from support.reference import grad_image_reference
 from tensorflow.python.framework import ops
 from tensorflow.python.ops import image_grad
 
@@ -70,7 +72,7 @@ def test_override_restore_idempotent(crg):
     crg.override_gradient()
     crg.override_gradient()
     assert crg.is_gradient_overridden()
-    assert ops.gradient_registry.lookup("CropAndResize") is crg.crop_and_resize_gradient
+    assert ops.gradient_registry.lookup("CropAndResize") is _crop_and_resize_gradient
     crg.restore_gradient()
     crg.restore_gradient()
     assert not crg.is_gradient_overridden()
@@ -97,6 +99,63 @@ def test_context_manager_nests_and_restores_on_error(crg):
     with crg.gradient_override():
         pass
     assert crg.is_gradient_overridden()  # was on before: stays on
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["off_before", "on_before"])
+@pytest.mark.parametrize("enabled", [False, True], ids=["disabled", "enabled"])
+def test_context_manager_enabled_argument(crg, enabled, before):
+    """enabled=True: the override inside; enabled=False: TF's gradient inside.
+    Either way the state from before comes back, also after an error."""
+    if before:
+        crg.override_gradient()
+    with crg.gradient_override(enabled=enabled):
+        assert crg.is_gradient_overridden() is enabled
+        expected = _crop_and_resize_gradient if enabled else TF_GRAD
+        assert ops.gradient_registry.lookup("CropAndResize") is expected
+    assert crg.is_gradient_overridden() is before
+    with pytest.raises(RuntimeError, match="boom"):
+        with crg.gradient_override(enabled):
+            raise RuntimeError("boom")
+    assert crg.is_gradient_overridden() is before
+    if not before:
+        assert ops.gradient_registry.lookup("CropAndResize") is TF_GRAD
+
+
+def test_context_manager_nests_on_and_off(crg):
+    states = []
+    with crg.gradient_override():
+        states.append(crg.is_gradient_overridden())
+        with crg.gradient_override(enabled=False):
+            states.append(crg.is_gradient_overridden())
+            with crg.gradient_override(enabled=True):
+                states.append(crg.is_gradient_overridden())
+            states.append(crg.is_gradient_overridden())
+            with crg.gradient_override(enabled=False):
+                states.append(crg.is_gradient_overridden())
+            states.append(crg.is_gradient_overridden())
+        states.append(crg.is_gradient_overridden())
+    states.append(crg.is_gradient_overridden())
+    assert states == [True, False, True, False, False, False, True, False]
+    assert ops.gradient_registry.lookup("CropAndResize") is TF_GRAD
+
+
+def test_context_manager_disabled_gives_tf_gradient(crg, rng, spy):
+    """Under gradient_override(enabled=False) a tape uses TF's gradient, even
+    with the override on outside."""
+    image, boxes, box_ind = problem(rng)
+
+    def image_grad_():
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            y = tf.image.crop_and_resize(image, boxes, box_ind, [3, 3])
+        return tape.gradient(y, image)
+
+    with crg.gradient_override():
+        with crg.gradient_override(enabled=False):
+            image_grad_()
+        assert spy == []
+        image_grad_()
+    assert len(spy) == 1
 
 
 def test_concurrent_switching(crg):
@@ -151,8 +210,6 @@ def test_eager_registry_read_at_backward_time(crg, rng, spy):
 
 def test_only_needed_gradients_are_computed(crg, rng):
     """Eagerly, inputs nobody asked for (skip_input_indices) are not computed."""
-    from crop_and_resize_grad import override
-
     image, boxes, box_ind = problem(rng)
     seen = []
 
@@ -164,10 +221,10 @@ def test_only_needed_gradients_are_computed(crg, rng):
             seen.append(name)
             return {"method": b"bilinear"}[name]
 
-    grads = override.crop_and_resize_gradient(Op(), tf.ones([6, 3, 3, 3]))
+    grads = _crop_and_resize_gradient(Op(), tf.ones([6, 3, 3, 3]))
     assert grads[0] is not None and grads[1:] == [None, None, None]
     Op.skip_input_indices = (0, 2, 3)
-    grads = override.crop_and_resize_gradient(Op(), tf.ones([6, 3, 3, 3]))
+    grads = _crop_and_resize_gradient(Op(), tf.ones([6, 3, 3, 3]))
     assert grads[0] is None and grads[1].shape == (6, 4)
 
 

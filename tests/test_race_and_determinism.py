@@ -14,8 +14,10 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from cases import unit_box_case
-from helpers import TESTS_DIR, as_f64, make_case, numpy_dtype, run_ours
+from helpers import TESTS_DIR, as_f64, numpy_dtype, run_ours
+from support.cases import unit_box_case
+from support.numerics import round_to
+from support.workloads import workload_case
 
 WORKER = os.path.join(TESTS_DIR, "_worker.py")
 
@@ -23,13 +25,12 @@ ALL = ("float16", "bfloat16", "float32", "float64")
 
 
 def overlap_case():
-    """Heavy overlap: 4096 boxes on one 32x32x64 image (DESIGN's overlap-1img)."""
-    rng = np.random.default_rng(1234)
-    return make_case(rng, 1, 32, 32, 64, 4096, 7, 7, "normal")
+    """Heavy overlap: the overlap-1img workload, 4096 boxes on one 32x32x64 image."""
+    return workload_case("overlap-1img", np.random.default_rng(1234))
 
 
 def expected_unit_value(dtype, num_boxes=20000):
-    return float(np.float64(num_boxes).astype(numpy_dtype(tf.as_dtype(dtype))).astype(np.float64))
+    return float(round_to(num_boxes, dtype))
 
 
 UNIT_CONFIGS = [f"{d}:{m}" for d in ALL for m in ("bilinear", "nearest")]

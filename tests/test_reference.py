@@ -13,16 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import (
-    BOX_KINDS,
-    METHODS,
-    Case,
-    assert_close_scaled,
-    make_case,
-    random_boxes,
-    run_tf_builtin,
-)
-from reference import grad_image_reference, round_half_away, sample_coordinates
+from helpers import assert_close_scaled, run_tf_builtin
+from support.cases import BOX_KINDS, Case, make_case, random_boxes
+from support.numerics import METHODS
+from support.reference import grad_image_reference, round_half_away, sample_coordinates
 
 
 def tf_forward(image64, case, method):

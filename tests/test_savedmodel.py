@@ -9,7 +9,8 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-from helpers import TESTS_DIR, describe_proc, random_boxes
+from helpers import TESTS_DIR, describe_proc
+from support.cases import random_boxes
 
 B, H, W, D, N, CROP = 2, 9, 10, 3, 5, [4, 4]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import assert_close_scaled, describe_proc, run_python
-from reference import grad_image_abs_scale, grad_image_reference
+from support.reference import grad_image_abs_scale, grad_image_reference
 
 IA = tf.errors.InvalidArgumentError
 OOR = tf.errors.OutOfRangeError
@@ -53,6 +53,16 @@ def empty_boxes_input(boxes=None, box_ind=None, **kw):
 
 
 NAN, INF = F(np.nan), F(np.inf)
+
+# The messages the op's checks give (one shared C++ check; the pybind module
+# raises the same text, tests/test_kernels_cpu.py).
+BOX_IND_RANGE = (
+    r"box_ind has values outside \[0, batch_size\): box_ind\[\d+\] = -?\d+ with batch_size \d+",
+)
+GRADS_4D = (r"grads must be 4-D \[num_boxes, crop_height, crop_width, depth\], got shape \[",)
+HEIGHT_WIDTH = (r"image_size height and width must be positive, got -?\d+ x -?\d+",)
+BATCH_DEPTH = (r"image_size batch and depth must be non-negative, got batch -?\d+ and depth -?\d+",)
+TOO_MANY_ELEMENTS = (r"image_size \[.*\] has more elements than a tensor can index",)
 
 # name -> (builder, expected error class, message patterns). Every pattern
 # must be found (case-insensitively) in the message with TF's boilerplate
@@ -91,22 +101,22 @@ ERROR_CASES = {
     "box_ind_negative": (
         lambda: replace(2, np.array([0, -1], I)),
         OOR,
-        ("box_ind|box_index", r"outside|range", r"batch"),
+        BOX_IND_RANGE,
     ),
     "box_ind_equals_batch": (
         lambda: replace(2, np.array([2, 0], I)),
         OOR,
-        ("box_ind|box_index", r"outside|range", r"batch"),
+        BOX_IND_RANGE,
     ),
     "box_ind_int_min": (
         lambda: replace(2, np.array([0, np.iinfo(I).min], I)),
         OOR,
-        ("box_ind|box_index", r"outside|range", r"batch"),
+        BOX_IND_RANGE,
     ),
     "box_ind_batch_zero": (
         lambda: base(batch=0),
         OOR,
-        ("box_ind|box_index", r"outside|range", r"batch"),
+        BOX_IND_RANGE,
     ),
     # number of boxes disagrees
     "n_grads_3_boxes_2": (
@@ -133,32 +143,32 @@ ERROR_CASES = {
     "height_zero": (
         lambda: replace(3, np.array([2, 0, 5, 2], I)),
         IA,
-        ("height", "positive|> ?0|zero|negative"),
+        HEIGHT_WIDTH,
     ),
     "width_zero": (
         lambda: replace(3, np.array([2, 5, 0, 2], I)),
         IA,
-        ("width", "positive|> ?0|zero|negative"),
+        HEIGHT_WIDTH,
     ),
     "height_negative": (
         lambda: replace(3, np.array([2, -3, 5, 2], I)),
         IA,
-        ("height", "positive|> ?0|zero|negative"),
+        HEIGHT_WIDTH,
     ),
     "width_negative": (
         lambda: replace(3, np.array([2, 5, -1, 2], I)),
         IA,
-        ("width", "positive|> ?0|zero|negative"),
+        HEIGHT_WIDTH,
     ),
     "batch_negative_no_boxes": (
         lambda: empty_boxes_input(batch=-1),
         IA,
-        ("batch", "negative|>= ?0|positive"),
+        BATCH_DEPTH,
     ),
     "depth_negative": (
         lambda: replace(3, np.array([2, 5, 5, -2], I)),
         IA,
-        ("depth", "negative|>= ?0|positive|incompatible"),
+        BATCH_DEPTH,
     ),
     "depth_mismatch": (
         lambda: replace(3, np.array([2, 5, 5, 3], I)),
@@ -187,8 +197,8 @@ ERROR_CASES = {
         ("image_size", "4|1-D|rank|elements"),
     ),
     # grads shape
-    "grads_rank3": (lambda: replace(0, np.ones((2, 3, 3), F)), IA, ("grads", "4-D|rank|dim")),
-    "grads_rank5": (lambda: replace(0, np.ones((2, 3, 3, 2, 1), F)), IA, ("grads", "4-D|rank|dim")),
+    "grads_rank3": (lambda: replace(0, np.ones((2, 3, 3), F)), IA, GRADS_4D),
+    "grads_rank5": (lambda: replace(0, np.ones((2, 3, 3, 2, 1), F)), IA, GRADS_4D),
     "grads_ch0": (
         lambda: replace(0, np.ones((2, 0, 3, 2), F)),
         IA,
@@ -351,11 +361,17 @@ def check_huge_boxes(crg, key, mode, ch, cw, T, method):
 
 
 def check_huge_size(crg, key, mode):
+    """An element count past int64 is an InvalidArgumentError naming image_size;
+    an allocation that fails may also be a ResourceExhaustedError."""
     builder, T = HUGE_SIZE_CASES[key]
     try:
         out = call(crg, builder(), mode, T)
     except tf.errors.OpError as e:
-        assert isinstance(e, (IA, RE)), f"{key}: unexpected error class {type(e).__name__}: {e}"
+        if "overflows" in key:
+            assert isinstance(e, IA), f"{key}: unexpected error class {type(e).__name__}: {e}"
+            check_message(e, TOO_MANY_ELEMENTS)
+        else:
+            assert isinstance(e, (IA, RE)), f"{key}: unexpected error class {type(e).__name__}: {e}"
         return type(e).__name__
     raise AssertionError(f"{key}: no error, got an output of shape {out.shape}")
 
@@ -419,6 +435,66 @@ def test_bad_method_and_dtype(crg):
         crg.crop_and_resize_grad_image(*args, T=tf.float32, method="bicubic")
     with pytest.raises((TypeError, ValueError, IA)):
         crg.crop_and_resize_grad_image(*args, T=tf.int32)
+
+
+# ------------------------------------------------------ input conversion
+
+
+def test_T_is_required(crg):
+    """As in tf.raw_ops.CropAndResizeGradImage, T has no default."""
+    with pytest.raises(TypeError, match="'T'"):
+        crg.crop_and_resize_grad_image(*base())
+
+
+def test_float64_boxes_and_grads_from_numpy_or_lists_become_float32(crg):
+    g, b, bi, s = base()
+    expected = call(crg, (g, b, bi, s), "eager")
+    for boxes in (b.astype(np.float64), b.astype(np.float64).tolist()):
+        out = crg.crop_and_resize_grad_image(g.astype(np.float64), boxes, bi, s, T=tf.float32)
+        np.testing.assert_array_equal(out.numpy(), expected)
+
+
+def test_int64_box_ind_and_image_size_become_int32(crg):
+    g, b, bi, s = base()
+    expected = call(crg, (g, b, bi, s), "eager")
+    out = crg.crop_and_resize_grad_image(g, b, bi.astype(np.int64), s.astype(np.int64), T="float32")
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 2**40])
+def test_int64_box_ind_outside_int32_is_rejected(crg, value):
+    """Refused instead of wrapped into [0, batch) by the conversion."""
+    g, b, bi, s = base()
+    bi = bi.astype(np.int64)
+    bi[1] = value
+    with pytest.raises(ValueError, match="box_ind has values outside the int32 range"):
+        crg.crop_and_resize_grad_image(g, b, bi, s, T=tf.float32)
+    s = s.astype(np.int64)
+    s[1] = value
+    with pytest.raises(ValueError, match="image_size has values outside the int32 range"):
+        crg.crop_and_resize_grad_image(g, b, base()[2], s, T=tf.float32)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("index", [0, 1, 2, 3], ids=["grads", "boxes", "box_ind", "image_size"])
+def test_tensor_of_the_wrong_dtype_is_not_cast(crg, index, mode):
+    """A tf.Tensor keeps its dtype: TF's conversion refuses a mismatch
+    (ValueError eagerly, TypeError when a tf.function is traced)."""
+    args = list(base())
+    wrong = tf.float64 if index < 2 else tf.int64
+    args[index] = tf.constant(args[index], wrong)
+    if mode == "eager":
+        with pytest.raises(ValueError, match=f"requested dtype .* with dtype {wrong.name}"):
+            crg.crop_and_resize_grad_image(*args, T=tf.float32)
+    else:
+        names = ("grads", "boxes", "box_ind", "image_size")
+
+        @tf.function
+        def f():
+            return crg.crop_and_resize_grad_image(*args, T=tf.float32)
+
+        with pytest.raises(TypeError, match=f"'{names[index]}' .* has type {wrong.name}"):
+            f()
 
 
 # ---------------------------------------------------------- valid edges

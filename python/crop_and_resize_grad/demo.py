@@ -175,8 +175,7 @@ def train(data, args, override: bool, verbose: int):
     rec = LossRecorder()
     # The registry is read when fit() traces its train function: the switch
     # must be in force around the first fit() of this model.
-    state = crg.gradient_override() if override else _builtin_gradient()
-    with state:
+    with crg.gradient_override(enabled=override):
         model.fit(
             (images, boxes),
             labels,
@@ -189,18 +188,6 @@ def train(data, args, override: bool, verbose: int):
     return model, rec
 
 
-class _builtin_gradient:
-    """Context manager: TF's own CropAndResize gradient inside."""
-
-    def __enter__(self):
-        self._was = crg.is_gradient_overridden()
-        crg.restore_gradient()
-
-    def __exit__(self, *exc):
-        if self._was:
-            crg.override_gradient()
-
-
 # ----------------------------------------------------------------------------- checks
 
 
@@ -208,7 +195,7 @@ def feature_gradient(model, images, boxes, labels, override: bool) -> np.ndarray
     """dLoss/dfeatures (the gradient CropAndResize sends to its image) on one batch, eagerly."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     features = model.backbone(images)
-    with crg.gradient_override() if override else _builtin_gradient():
+    with crg.gradient_override(enabled=override):
         with tf.GradientTape() as tape:
             tape.watch(features)
             loss = loss_fn(labels, model.classify(features, boxes))
@@ -249,7 +236,7 @@ def step_times(m_ours, m_tf, data, args, repeats: int):
 
     def theirs():
         x, y = batch()
-        with _builtin_gradient():
+        with crg.gradient_override(enabled=False):
             m_tf.train_on_batch(x, y)
         state["i"] += 1
 
@@ -301,7 +288,7 @@ def op_repeatability(args_, repeats: int):
 
 
 def race_check(repeats: int) -> dict:
-    """DESIGN.md's race demonstration: 20,000 boxes [0,0,1,1] on one 8x8 image,
+    """The race demonstration: 20,000 boxes [0,0,1,1] on one 8x8 image,
     grads all ones: every pixel must get exactly 20,000. TF's CPU kernel (without
     op determinism) loses updates to its data race."""
     n = 20000

@@ -30,7 +30,7 @@ from crop_and_resize_grad.ops import (
     crop_and_resize_grad_image,
 )
 
-__all__ = ["crop_and_resize", "crop_and_resize_grad_image_gradient"]
+__all__ = ["crop_and_resize"]
 
 
 def _attr_str(value) -> str:
@@ -60,7 +60,7 @@ def _image_size_of(image: tf.Tensor):
     return tf.shape(image)
 
 
-def crop_and_resize_grad_image_gradient(op, grad):
+def _crop_and_resize_grad_image_grad(op, grad):
     """Gradient of ``CropAndResizeGrad>CropAndResizeGradImage`` (see module docstring).
 
     Uses only ``op.inputs[0..2]``, the ``method`` attr and ``grad``.
@@ -88,7 +88,7 @@ def crop_and_resize_grad_image_gradient(op, grad):
 
 def _register_own_gradient() -> None:
     try:
-        tf.RegisterGradient(OP_NAME)(crop_and_resize_grad_image_gradient)
+        tf.RegisterGradient(OP_NAME)(_crop_and_resize_grad_image_grad)
     except KeyError:
         # Already registered: this module was reloaded (importlib.reload).
         pass

@@ -57,14 +57,23 @@ def crop_and_resize_grad_image(
 
     A drop-in replacement for ``tf.raw_ops.CropAndResizeGradImage`` that is
     race-free, bitwise reproducible, accumulates 16-bit outputs in float32,
-    and rejects bad boxes with an error instead of crashing.
+    and rejects bad boxes with an error instead of crashing. The signature
+    mirrors the raw op: ``T`` is required, as there.
+
+    Input dtypes: Python lists and NumPy arrays are converted, so float64
+    ``grads``/``boxes`` become float32 and int64 ``box_ind``/``image_size``
+    become int32 (integer values outside the int32 range raise ``ValueError``
+    rather than wrap). A ``tf.Tensor`` is not cast: one of another dtype is
+    refused by TF's tensor conversion (``ValueError`` eagerly, ``TypeError``
+    while tracing a ``tf.function``); cast it first.
 
     Args:
       grads: float32 ``[num_boxes, crop_height, crop_width, depth]``.
       boxes: float32 ``[num_boxes, 4]``, normalized ``[y1, x1, y2, x2]``.
       box_ind: int32 ``[num_boxes]``, values in ``[0, batch)``.
       image_size: int32 ``[4]``, ``[batch, height, width, depth]``.
-      T: output dtype: float16, bfloat16, float32 or float64.
+      T: output dtype (required): float16, bfloat16, float32 or float64, as a
+        ``tf.DType``, its name or a NumPy type.
       method: ``"bilinear"`` or ``"nearest"``, as in the forward op.
       deterministic: request the bitwise-reproducible GPU algorithm. ``None``
         follows ``tf.config.experimental.enable_op_determinism()``. The CPU
@@ -75,8 +84,13 @@ def crop_and_resize_grad_image(
       A ``T`` tensor of shape ``[batch, height, width, depth]``.
 
     Raises:
-      tf.errors.InvalidArgumentError: bad shapes, non-finite boxes, bad sizes.
+      tf.errors.InvalidArgumentError: bad shapes, non-finite boxes, bad sizes
+        (also an ``image_size`` with more elements than a tensor can index).
       tf.errors.OutOfRangeError: ``box_ind`` outside ``[0, batch)``.
+      TypeError: ``T`` not a supported dtype; a ``tf.Tensor`` input of the wrong
+        dtype in a ``tf.function``.
+      ValueError: ``method`` unknown; integer values outside int32; a
+        ``tf.Tensor`` input of the wrong dtype, eagerly.
     """
     dtype = tf.as_dtype(T)
     if dtype not in SUPPORTED_DTYPES:

@@ -21,7 +21,7 @@ there is no public way to unregister, so:
 
 * ``override_gradient()`` saves the original entry dict (holding TF's own
   ``image_grad._CropAndResizeGrad`` function object) and puts a new entry dict
-  whose ``"type"`` is :func:`crop_and_resize_gradient`;
+  whose ``"type"`` is :func:`_crop_and_resize_gradient`;
 * ``restore_gradient()`` puts the saved original entry dict back (the very
   same objects). Both are idempotent and thread-safe. If other code replaced
   the entry after ``override_gradient()``, ``restore_gradient()`` leaves its
@@ -72,7 +72,6 @@ from crop_and_resize_grad.ops import crop_and_resize_grad_image
 
 __all__ = [
     "OVERRIDDEN_OP_TYPE",
-    "crop_and_resize_gradient",
     "gradient_override",
     "is_gradient_overridden",
     "override_gradient",
@@ -93,7 +92,7 @@ _saved_entry: dict | None = None  # TF's original registry entry while overridde
 _our_entry: dict | None = None
 
 
-def crop_and_resize_gradient(op, grad):
+def _crop_and_resize_gradient(op, grad):
     """Gradient of TF's ``CropAndResize`` with this package's image gradient.
 
     The same contract as TF's ``image_grad._CropAndResizeGrad``: returns
@@ -126,7 +125,7 @@ def _entries() -> dict:
 
 
 def override_gradient() -> None:
-    """Makes :func:`crop_and_resize_gradient` the gradient of ``CropAndResize``.
+    """Makes :func:`_crop_and_resize_gradient` the gradient of ``CropAndResize``.
 
     Process-wide; idempotent. See the module docstring for when it takes effect.
     """
@@ -139,11 +138,11 @@ def override_gradient() -> None:
                 f"TF's gradient registry has no {OVERRIDDEN_OP_TYPE!r} entry to override "
                 "(tensorflow.python.ops.image_grad not imported?)"
             )
-        if current.get(_TYPE_TAG) is crop_and_resize_gradient:
+        if current.get(_TYPE_TAG) is _crop_and_resize_gradient:
             return  # already overridden
         _saved_entry = current
         _our_entry = dict(current)  # keeps the "location" tag TF's error messages read
-        _our_entry[_TYPE_TAG] = crop_and_resize_gradient
+        _our_entry[_TYPE_TAG] = _crop_and_resize_gradient
         entries[OVERRIDDEN_OP_TYPE] = _our_entry
 
 
@@ -163,18 +162,28 @@ def is_gradient_overridden() -> bool:
     """Whether ``CropAndResize``'s registered gradient is currently ours."""
     with _lock:
         entry = _entries().get(OVERRIDDEN_OP_TYPE)
-        return entry is not None and entry.get(_TYPE_TAG) is crop_and_resize_gradient
+        return entry is not None and entry.get(_TYPE_TAG) is _crop_and_resize_gradient
 
 
 @contextlib.contextmanager
-def gradient_override():
-    """Context manager: the override is active inside, and the previous state
-    (overridden or not) comes back on exit. Nests."""
+def gradient_override(enabled: bool = True):
+    """Context manager: inside, ``CropAndResize``'s gradient is this package's
+    (``enabled=True``) or TF's own (``enabled=False``); on exit the previous
+    state, overridden or not, comes back. Nests.
+
+    Like :func:`override_gradient`, it switches a process-wide registry entry
+    (see the module docstring for when a switch takes effect)."""
     with _lock:
         was_overridden = is_gradient_overridden()
-        override_gradient()
+        if enabled:
+            override_gradient()
+        else:
+            restore_gradient()
     try:
         yield
     finally:
-        if not was_overridden:
-            restore_gradient()
+        with _lock:
+            if was_overridden:
+                override_gradient()
+            else:
+                restore_gradient()

@@ -2,14 +2,14 @@
 
   smoke_test.py [smoke] LIB      load LIB with tf.load_op_library and check it
                                  against the float64 NumPy reference
-                                 (tests/reference.py); the Bazel py_test runs this
+                                 (tests/support/reference.py); the Bazel py_test runs this
   smoke_test.py dump LIB OUT.npz save the op's outputs on the fixed cases
   smoke_test.py compare A B      dump A and B in separate subprocesses (both
                                  register the same op name, so one process
                                  cannot load both) and require bitwise-equal
                                  results, also with CRG_CPU_ISA=baseline
 
-Uses only TensorFlow, NumPy and tests/reference.py; not the Python package.
+Uses only TensorFlow, NumPy and tests/support/reference.py; not the Python package.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tempfile
 import numpy as np
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(_HERE))  # tests/, for reference.py
+sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "support"))  # for reference.py
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

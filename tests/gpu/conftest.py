@@ -2,7 +2,7 @@
 
 Every test here is skipped (never errors) unless the ``_kernels`` extension
 was built with CUDA and a GPU is visible to CuPy or PyTorch. ``_kernels`` is
-found through ``$CRG_KERNELS_DIR`` (see benchmarks/_gpu_common.py); these tests
+found through ``$CRG_KERNELS_DIR`` (see tests/support/kernels.py); these tests
 never import the ``crop_and_resize_grad`` package (it needs TensorFlow).
 
 ``$CRG_GPU_BACKEND`` (cupy / torch) picks the library used for most tests;
@@ -15,26 +15,25 @@ import os
 import sys
 import zlib
 
+# tests/ (for ``support``) and tests/gpu (for ``cuda_helpers``): with
+# --confcutdir=tests/gpu, tests/conftest.py is not loaded.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_TESTS = os.path.dirname(_HERE)
-_BENCHMARKS = os.path.join(os.path.dirname(_TESTS), "benchmarks")
-for _p in (_HERE, _TESTS, _BENCHMARKS):
+for _p in (_HERE, os.path.dirname(_HERE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-import _gpu_common as gc  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from cuda_helpers import Gpu  # noqa: E402
+from support import gpu as sg  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def gpu():
-    """A cuda_helpers.Gpu, or a skip of every test that uses it."""
-    kernels, backends, reason = gc.gpu_environment()
+    """A support.gpu.Gpu, or a skip of every test that uses it."""
+    kernels, backends, reason = sg.gpu_environment()
     if reason is not None:
         pytest.skip(reason)
-    return Gpu(kernels, gc.default_backend(prefer="cupy"), backends)
+    return sg.Gpu(kernels, sg.default_backend(prefer="cupy"), backends)
 
 
 @pytest.fixture(autouse=True)
@@ -49,10 +48,10 @@ def rng(request):
 
 
 def pytest_report_header(config):
-    kernels, backends, reason = gc.gpu_environment()
+    kernels, backends, reason = sg.gpu_environment()
     if reason is not None:
         return f"CUDA tests: skipped ({reason})"
-    be = gc.default_backend(prefer="cupy")
+    be = sg.default_backend(prefer="cupy")
     try:
         info = be.device_info()
         name = info.get("name")

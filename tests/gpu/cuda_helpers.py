@@ -1,98 +1,27 @@
-"""Helpers for the CUDA tests: cases, runs on GPU / CPU / reference, tolerances.
+"""Helpers for the CUDA tests: the reference per output dtype, tolerances, checks.
 
-No TensorFlow here (tests/helpers.py imports it; the GPU machine has none).
+No TensorFlow here (the GPU machine may have none). Cases, the reference, the
+runner (``support.gpu.Gpu``) and ``ulp`` come from ``tests/support``.
 """
 
 from __future__ import annotations
 
-import _gpu_common as gc
 import numpy as np
-from cases import BOX_KINDS, Case, make_case, unit_box_case  # noqa: F401 (re-exported)
-from cases import random_boxes as make_boxes  # noqa: F401
-from reference import grad_image_abs_scale, grad_image_reference, inside, sample_coordinates
+from support.numerics import ulp
+from support.reference import grad_image_abs_scale, grad_image_reference, inside, sample_coordinates
 
-DTYPES = gc.DTYPES
-METHODS = gc.METHODS
 MODES = ("atomic", "deterministic")
 
 # Accumulation error allowed against the reference / the CPU kernel, relative
 # to the per-element sum of |contributions|: float sums for float32, half and
 # bfloat16 (the kernels accumulate those in float), double sums for float64.
 RTOL = {"float16": 1e-5, "bfloat16": 1e-5, "float32": 1e-5, "float64": 1e-12}
-# (mantissa bits, smallest normal exponent) of each output type.
-_FORMAT = {
-    "float16": (10, -14),
-    "bfloat16": (7, -126),
-    "float32": (23, -126),
-    "float64": (52, -1022),
-}
 
 
 def wide_range_grads(rng, shape):
     """Normal grads scaled by 10^U(-3, 3): a wide dynamic range."""
     g = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)
     return g.astype(np.float32)
-
-
-# --------------------------------------------------------------------------- #
-# Running
-# --------------------------------------------------------------------------- #
-class Gpu:
-    """The loaded _kernels module and the default backend, with run helpers."""
-
-    def __init__(self, kernels, backend, backends):
-        self.k = kernels
-        self.be = backend
-        self.backends = backends
-
-    def prefill(self, out, dtype, backend=None):
-        """Fills an output with NaN so that untouched elements show up."""
-        be = backend or self.be
-        if gc.array_info(out)[2] in ("uint16", "int16"):  # bfloat16 as raw bits
-            be.fill(out, 0x7FC0)  # a bfloat16 NaN
-        else:
-            be.fill(out, float("nan"))
-
-    def launch(
-        self,
-        case,
-        dtype,
-        method="bilinear",
-        deterministic=False,
-        grads_offset=0,
-        out_offset=0,
-        backend=None,
-    ):
-        """Prepared launch with inputs uploaded (grads possibly at an element
-        offset) and a NaN-prefilled output (possibly at an element offset)."""
-        be = backend or self.be
-        grads = be.asarray(case.grads, offset=grads_offset)
-        boxes = be.asarray(case.boxes)
-        box_ind = be.asarray(case.box_ind)
-        out = be.empty(case.image_size, dtype, offset=out_offset)
-        self.prefill(out, dtype, be)
-        return gc.GradImageLaunch(
-            grads, boxes, box_ind, case.image_size, dtype, method, deterministic, out, be
-        )
-
-    def run(self, case, dtype, method="bilinear", deterministic=False, **kw):
-        """Host copy of the GPU result (raw: bfloat16 as uint16 bits)."""
-        launch = self.launch(case, dtype, method, deterministic, **kw)
-        out = launch()
-        be = launch.backend
-        be.synchronize()
-        return be.to_numpy(out)
-
-    def run64(self, case, dtype, method="bilinear", deterministic=False, **kw):
-        return gc.to_float64(self.run(case, dtype, method, deterministic, **kw), dtype)
-
-    def cpu(self, case, dtype, method="bilinear"):
-        return self.k.grad_image_cpu(
-            case.grads, case.boxes, case.box_ind, list(case.image_size), dtype, method
-        )
-
-    def cpu64(self, case, dtype, method="bilinear"):
-        return gc.to_float64(self.cpu(case, dtype, method), dtype)
 
 
 def reference(case, dtype, method):
@@ -111,16 +40,6 @@ def abs_scale(case, method):
 # --------------------------------------------------------------------------- #
 # Tolerances
 # --------------------------------------------------------------------------- #
-def ulp(values, dtype):
-    """Spacing of ``dtype`` at |values| (float64 array; non-finite -> 0)."""
-    mant, emin = _FORMAT[dtype]
-    a = np.abs(np.asarray(values, dtype=np.float64))
-    a = np.where(np.isfinite(a) & (a > 0), a, 0.0)
-    _, e = np.frexp(a)  # a = m * 2^e, m in [0.5, 1): floor(log2 a) = e - 1
-    e = np.maximum(e - 1, emin)
-    return np.ldexp(1.0, e - mant)
-
-
 def tap_counts(case, method):
     """[B, H, W, 1] number of taps (contributions) each pixel receives: 4 per
     inside sample for bilinear (zero weights included), 1 for nearest."""

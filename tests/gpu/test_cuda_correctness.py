@@ -1,6 +1,6 @@
 """CUDA kernels against the float64 NumPy reference and the CPU kernel.
 
-Every dtype, both methods, atomic and deterministic mode; the DESIGN.md edge
+Every dtype, both methods, atomic and deterministic mode; the edge
 cases (flipped, degenerate, partly/wholly outside, exactly [0,0,1,1], crop
 size 1); D = 1, 3, 4, 256, 301; misaligned grads / output pointers; the
 array-library adapters.
@@ -8,62 +8,50 @@ array-library adapters.
 
 from __future__ import annotations
 
-import _gpu_common as gc
+import cuda_helpers as ch
 import numpy as np
 import pytest
-from cuda_helpers import (
-    BOX_KINDS,
-    DTYPES,
-    METHODS,
-    MODES,
-    Case,
-    abs_scale,
-    assert_close,
-    check_against_reference_and_cpu,
-    make_boxes,
-    make_case,
-    reference,
-    tolerance,
-)
+from support import cases, numerics
+from support import gpu as sg
 
 
-@pytest.mark.parametrize("kind", BOX_KINDS)
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", cases.BOX_KINDS)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_box_kinds(gpu, rng, dtype, method, mode, kind):
-    case = make_case(rng, 2, 9, 11, 3, 40, 5, 4, kind)
-    out, _ = check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
+    case = cases.make_case(rng, 2, 9, 11, 3, 40, 5, 4, kind)
+    out, _ = ch.check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
     if kind == "wholly_outside":
         assert not np.any(out), "boxes wholly outside the image must not contribute"
 
 
 @pytest.mark.parametrize("crop", [(1, 1), (1, 6), (6, 1), (2, 2)], ids=lambda c: f"{c[0]}x{c[1]}")
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_crop_sizes(gpu, rng, dtype, method, mode, crop):
-    case = make_case(rng, 2, 7, 10, 2, 60, crop[0], crop[1], "mixed")
-    check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
+    case = cases.make_case(rng, 2, 7, 10, 2, 60, crop[0], crop[1], "mixed")
+    ch.check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
 
 
 @pytest.mark.parametrize("depth", [1, 3, 4, 256, 301])
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_depths(gpu, rng, dtype, method, mode, depth):
-    case = make_case(rng, 2, 12, 13, depth, 16, 6, 5, "mixed")
-    check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
+    case = cases.make_case(rng, 2, 12, 13, depth, 16, 6, 5, "mixed")
+    ch.check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
 
 
 @pytest.mark.parametrize("out_offset", [0, 1])
 @pytest.mark.parametrize("grads_offset", [0, 1, 2, 3])
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_misaligned_pointers(gpu, rng, dtype, mode, grads_offset, out_offset):
     """grads / output views that start 1-3 floats (1 output element) into an
     allocation: the vector paths must fall back, results unchanged."""
-    case = make_case(rng, 2, 9, 10, 8, 30, 5, 4, "mixed")
+    case = cases.make_case(rng, 2, 9, 10, 8, 30, 5, 4, "mixed")
     launch = gpu.launch(
         case,
         dtype,
@@ -72,9 +60,9 @@ def test_misaligned_pointers(gpu, rng, dtype, mode, grads_offset, out_offset):
         grads_offset=grads_offset,
         out_offset=out_offset,
     )
-    assert gc.device_ptr(launch.grads) % 16 == (4 * grads_offset) % 16
-    assert gc.device_ptr(launch.out) % 16 == (gc.ITEMSIZE[dtype] * out_offset) % 16
-    check_against_reference_and_cpu(
+    assert sg.device_ptr(launch.grads) % 16 == (4 * grads_offset) % 16
+    assert sg.device_ptr(launch.out) % 16 == (numerics.ITEMSIZE[dtype] * out_offset) % 16
+    ch.check_against_reference_and_cpu(
         gpu,
         case,
         dtype,
@@ -86,8 +74,8 @@ def test_misaligned_pointers(gpu, rng, dtype, mode, grads_offset, out_offset):
 
 
 @pytest.mark.parametrize("depth", [3, 4, 8])
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_sparse_samples_bitwise_equal_cpu(gpu, rng, dtype, method, depth):
     """Each box on its own image, samples > 2 pixels apart: every output element
     gets at most one (non-zero) contribution, so there is no summation order and
@@ -100,7 +88,7 @@ def test_sparse_samples_bitwise_equal_cpu(gpu, rng, dtype, method, depth):
     w = rng.uniform(0.3, 0.9, n) * rng.choice([-1.0, 1.0], n)
     boxes = np.stack([y1, x1, y1 + h, x1 + w], axis=1).astype(np.float32)
     grads = rng.standard_normal((n, 5, 4, depth)).astype(np.float32)
-    case = Case(grads, boxes, np.arange(n, dtype=np.int32), [n, 64, 64, depth])
+    case = cases.Case(grads, boxes, np.arange(n, dtype=np.int32), [n, 64, 64, depth])
     out = gpu.run64(case, dtype, method, deterministic=False)
     cpu = gpu.cpu64(case, dtype, method)
     diff = out != cpu
@@ -112,7 +100,7 @@ def test_sparse_samples_bitwise_equal_cpu(gpu, rng, dtype, method, depth):
 
 # Boxes whose last sample lies exactly on the image border (in = 0 or H - 1)
 # when in = y1*(H-1) + y*scale is evaluated as two rounded float32 operations
-# (DESIGN.md), but just outside when the multiply-add is fused (FMA). Found by
+# (docs/semantics.md), but just outside when the multiply-add is fused (FMA). Found by
 # search: (y1, y2, H, crop_size).
 _BORDER_CASES = [
     (0.42268723249435425, 0.0, 163, 5),
@@ -125,8 +113,8 @@ _BORDER_CASES = [
 
 
 @pytest.mark.parametrize("axis", ["y", "x"])
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_border_samples(gpu, dtype, method, mode, axis):
     for lo, hi, size, crop in _BORDER_CASES:
@@ -138,30 +126,30 @@ def test_border_samples(gpu, dtype, method, mode, axis):
             boxes = np.array([[0.0, lo, 1.0, hi]], np.float32)
             grads = np.ones((1, 3, crop, 1), np.float32)
             image = [1, 4, size, 1]
-        case = Case(grads, boxes, np.zeros(1, np.int32), image)
-        ref = reference(case, dtype, method)
+        case = cases.Case(grads, boxes, np.zeros(1, np.int32), image)
+        ref = ch.reference(case, dtype, method)
         # The border row/column is inside: 3 samples of weight 1 land there.
         border = ref[0, :, 0, 0] if axis == "x" else ref[0, 0, :, 0]
         edge = ref[0, -1, :, 0] if axis == "y" else ref[0, :, -1, 0]
         assert border.sum() + edge.sum() >= 3.0
-        check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
+        ch.check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_heavy_overlap(gpu, rng, dtype, method, mode):
-    """4096 boxes on one 32x32 image (DESIGN.md overlap-1img, D=8). Atomic
+    """4096 boxes on one 32x32 image (overlap-1img, D=8). Atomic
     float32 must match the CPU within ~1e-5 of sum |contributions|."""
-    case = make_case(rng, 1, 32, 32, 8, 4096, 7, 7, "normal")
-    check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
+    case = cases.make_case(rng, 1, 32, 32, 8, 4096, 7, 7, "normal")
+    ch.check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
 
 
 def _adapter_case(rng):
-    return make_case(rng, 2, 9, 10, 4, 24, 5, 4, "mixed")
+    return cases.make_case(rng, 2, 9, 10, 4, 24, 5, 4, "mixed")
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 @pytest.mark.parametrize("library", ["cupy", "torch"])
 def test_adapter_with_library(gpu, rng, library, dtype):
     """Inputs as the library's own device arrays, launched on a non-default
@@ -171,12 +159,12 @@ def test_adapter_with_library(gpu, rng, library, dtype):
         pytest.skip(f"{library} not available")
     case = _adapter_case(rng)
     grads, boxes, box_ind = be.asarray(case.grads), be.asarray(case.boxes), be.asarray(case.box_ind)
-    scale = abs_scale(case, "bilinear")
+    scale = ch.abs_scale(case, "bilinear")
     cpu = gpu.cpu64(case, dtype)
     be.synchronize()  # uploads done before another stream reads them
     for deterministic in (False, True):
         with be.stream_context():
-            out = gc.grad_image(
+            out = sg.grad_image(
                 grads, boxes, box_ind, case.image_size, dtype, "bilinear", deterministic
             )
             be.synchronize()  # the current, non-default stream
@@ -188,10 +176,10 @@ def test_adapter_with_library(gpu, rng, library, dtype):
             assert out.dtype == expected_dtype
             assert out.is_cuda and tuple(out.shape) == tuple(case.image_size)
         else:
-            assert host.dtype == gc.HOST_DTYPE[dtype] and host.shape == tuple(case.image_size)
-        got = gc.to_float64(host, dtype)
-        assert_close(
-            got, cpu, tolerance(dtype, scale, np.abs(cpu) + np.abs(got)), f"{library}/{dtype}"
+            assert host.dtype == numerics.HOST_DTYPE[dtype] and host.shape == tuple(case.image_size)
+        got = numerics.to_float64(host, dtype)
+        ch.assert_close(
+            got, cpu, ch.tolerance(dtype, scale, np.abs(cpu) + np.abs(got)), f"{library}/{dtype}"
         )
 
 
@@ -214,33 +202,35 @@ def test_adapter_converts_input_dtypes(gpu, rng, library):
         grads = cp.asarray(case.grads.astype(np.float64))
         boxes = cp.asarray(case.boxes.astype(np.float64))
         box_ind = cp.asarray(case.box_ind.astype(np.int64))
-    out = gc.grad_image(grads, boxes, box_ind, case.image_size, "float32")
+    out = sg.grad_image(grads, boxes, box_ind, case.image_size, "float32")
     be.synchronize()
     np.testing.assert_allclose(
         be.to_numpy(out),
         gpu.cpu(case, "float32"),
         rtol=0,
-        atol=1e-5 * abs_scale(case, "bilinear").max(),
+        atol=1e-5 * ch.abs_scale(case, "bilinear").max(),
     )
 
 
 def test_numpy_inputs_are_uploaded(gpu, rng):
     case = _adapter_case(rng)
-    out = gc.grad_image(
+    out = sg.grad_image(
         case.grads, case.boxes, case.box_ind, case.image_size, "float64", backend=gpu.be
     )
     gpu.be.synchronize()
     cpu = gpu.cpu64(case, "float64")
-    assert_close(
-        gpu.be.to_numpy(out), cpu, tolerance("float64", abs_scale(case, "bilinear"), np.abs(cpu))
+    ch.assert_close(
+        gpu.be.to_numpy(out),
+        cpu,
+        ch.tolerance("float64", ch.abs_scale(case, "bilinear"), np.abs(cpu)),
     )
 
 
 def test_box_generator_covers_kinds(rng):
     """Sanity of the test inputs themselves (runs only where the GPU tests run)."""
-    b = make_boxes(rng, 200, "flipped")
+    b = cases.random_boxes(rng, 200, "flipped")
     assert np.all((b[:, 0] > b[:, 2]) | (b[:, 1] > b[:, 3]))
-    b = make_boxes(rng, 200, "degenerate")
+    b = cases.random_boxes(rng, 200, "degenerate")
     assert np.all((b[:, 0] == b[:, 2]) | (b[:, 1] == b[:, 3]))
-    b = make_boxes(rng, 200, "partly_outside")
+    b = cases.random_boxes(rng, 200, "partly_outside")
     assert np.any(b < 0) and np.any(b > 1)

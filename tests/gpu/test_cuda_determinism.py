@@ -1,6 +1,6 @@
 """Race freedom and the deterministic mode.
 
-- 20,000 boxes [0,0,1,1] on one 8x8 image (DESIGN.md race case): exact sums.
+- 20,000 boxes [0,0,1,1] on one 8x8 image (the race case): exact sums.
 - Deterministic mode: bitwise identical over 20 runs, for every dtype and
   method; within the error bound documented in cuda/README.md.
 - Non-finite grads give the IEEE result (order independent) in both modes.
@@ -8,34 +8,19 @@
 
 from __future__ import annotations
 
-import _gpu_common as gc
+import cuda_helpers as ch
 import numpy as np
 import pytest
-from cuda_helpers import (
-    DTYPES,
-    METHODS,
-    MODES,
-    Case,
-    abs_scale,
-    assert_close,
-    check_against_reference_and_cpu,
-    fixed_point_bound,
-    make_case,
-    reference,
-    tap_counts,
-    ulp,
-    unit_box_case,
-    wide_range_grads,
-)
+from support import cases, numerics
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_unit_boxes_exact_sum(gpu, dtype, method, mode):
-    case = unit_box_case(20000)
+    case = cases.unit_box_case(20000)
     out = gpu.run64(case, dtype, method, mode == "deterministic")
-    expected = gc.round_to(20000.0, dtype)
+    expected = numerics.round_to(20000.0, dtype)
     assert np.all(out == expected), np.unique(out)
     total = float(out.sum())
     if dtype != "bfloat16":  # 20000 rounds to 19968 in bfloat16
@@ -48,13 +33,13 @@ def test_unit_boxes_exact_sum(gpu, dtype, method, mode):
 def _overlap_case(rng, num_boxes=3000, depth=8):
     """Thousands of boxes on one 16x16 image with a wide range of grads: the
     float summation order would show in every element."""
-    case = make_case(rng, 1, 16, 16, depth, num_boxes, 7, 7, "mixed")
-    case.grads = wide_range_grads(rng, case.grads.shape)
+    case = cases.make_case(rng, 1, 16, 16, depth, num_boxes, 7, 7, "mixed")
+    case.grads = ch.wide_range_grads(rng, case.grads.shape)
     return case
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_deterministic_bitwise_over_20_runs(gpu, rng, dtype, method):
     case = _overlap_case(rng)
     launch = gpu.launch(case, dtype, method, deterministic=True)
@@ -74,7 +59,7 @@ def test_deterministic_bitwise_over_20_runs(gpu, rng, dtype, method):
 
 
 @pytest.mark.parametrize("misaligned", [False, True], ids=["aligned", "misaligned"])
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_deterministic_independent_of_vector_width(gpu, rng, dtype, misaligned):
     """The deterministic result must not depend on the vector path taken."""
     case = _overlap_case(rng, num_boxes=1000, depth=8)
@@ -86,49 +71,49 @@ def test_deterministic_independent_of_vector_width(gpu, rng, dtype, misaligned):
 
 
 @pytest.mark.parametrize("kind", ["overlap", "mixed", "wide"])
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_deterministic_error_bound(gpu, rng, dtype, method, kind):
     """|out - sum of products| <= C * 2^(E + c - 61) + final rounding
     (cuda/README.md), with no other slack than float64 summation noise."""
     if kind == "overlap":
         case = _overlap_case(rng)
     elif kind == "mixed":
-        case = make_case(rng, 3, 20, 17, 5, 500, 6, 9, "mixed")
+        case = cases.make_case(rng, 3, 20, 17, 5, 500, 6, 9, "mixed")
     else:  # one huge gradient makes the fixed-point quantum coarse
-        case = make_case(rng, 2, 12, 12, 4, 300, 5, 5, "normal")
+        case = cases.make_case(rng, 2, 12, 12, 4, 300, 5, 5, "normal")
         case.grads.flat[7] = 3.0e4
     out = gpu.run64(case, dtype, method, deterministic=True)
-    ref = reference(case, dtype, method)
-    bound = fixed_point_bound(case, method)
+    ref = ch.reference(case, dtype, method)
+    bound = ch.fixed_point_bound(case, method)
     # The reference sums the kernels' exact products in float64 (bincount,
     # sequential): at most C * 2^-52 * sum|p| of its own rounding error.
-    noise = tap_counts(case, method) * 2.0**-52 * abs_scale(case, method)
+    noise = ch.tap_counts(case, method) * 2.0**-52 * ch.abs_scale(case, method)
     mag = np.maximum(np.abs(ref), np.abs(out))
     if dtype in ("float16", "bfloat16"):  # 1/2 ulp of float + 1/2 ulp of T
-        rounding = 0.5 * ulp(mag, "float32") + 0.5 * ulp(mag, dtype)
+        rounding = 0.5 * numerics.ulp(mag, "float32") + 0.5 * numerics.ulp(mag, dtype)
     elif dtype == "float32":  # (+ 2^-53 relative from int64 -> double)
-        rounding = 0.5 * ulp(mag, dtype) * (1 + 2.0**-20)
+        rounding = 0.5 * numerics.ulp(mag, dtype) * (1 + 2.0**-20)
     else:
-        rounding = ulp(mag, dtype)
-    assert_close(out, ref, bound + rounding + noise, f"{dtype}/{method} deterministic bound")
+        rounding = numerics.ulp(mag, dtype)
+    ch.assert_close(out, ref, bound + rounding + noise, f"{dtype}/{method} deterministic bound")
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_atomic_vs_deterministic(gpu, rng, dtype):
     case = _overlap_case(rng, num_boxes=2000)
     atomic = gpu.run64(case, dtype, "bilinear", False)
     det = gpu.run64(case, dtype, "bilinear", True)
-    scale = abs_scale(case, "bilinear")
-    tol = 2 * (1e-5 if dtype != "float64" else 1e-12) * scale + 2 * ulp(
+    scale = ch.abs_scale(case, "bilinear")
+    tol = 2 * (1e-5 if dtype != "float64" else 1e-12) * scale + 2 * numerics.ulp(
         np.abs(det) + np.abs(atomic), dtype
     )
-    tol = tol + fixed_point_bound(case, "bilinear")
-    assert_close(atomic, det, tol, f"{dtype} atomic vs deterministic")
+    tol = tol + ch.fixed_point_bound(case, "bilinear")
+    ch.assert_close(atomic, det, tol, f"{dtype} atomic vs deterministic")
 
 
 def _nonfinite_case(rng):
-    case = make_case(rng, 2, 8, 9, 4, 50, 4, 5, "normal")
+    case = cases.make_case(rng, 2, 8, 9, 4, 50, 4, 5, "normal")
     g = case.grads.reshape(-1)
     picks = rng.choice(g.size, 30, replace=False)
     g[picks[:10]] = np.inf
@@ -142,15 +127,15 @@ def _nonfinite_case(rng):
     return case
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_nonfinite_grads(gpu, rng, dtype, method, mode):
     """NaN / +-Inf grads: same NaN/Inf pattern as the CPU kernel and the
     reference (IEEE sums do not depend on the order), finite elements close."""
     case = _nonfinite_case(rng)
     with np.errstate(invalid="ignore"):
-        out, cpu = check_against_reference_and_cpu(
+        out, cpu = ch.check_against_reference_and_cpu(
             gpu, case, dtype, method, mode == "deterministic"
         )
     assert np.isnan(out).any() and np.isinf(out).any()
@@ -164,26 +149,26 @@ def test_nonfinite_grads_deterministic_repeatable(gpu, rng):
 
 def test_zero_grads_deterministic(gpu, rng):
     """All grads zero (max |g| = 0, scale 1): exact zeros, no NaN."""
-    case = make_case(rng, 2, 6, 6, 4, 20, 3, 3, "normal")
+    case = cases.make_case(rng, 2, 6, 6, 4, 20, 3, 3, "normal")
     case.grads[...] = 0
-    for dtype in DTYPES:
+    for dtype in numerics.DTYPES:
         out = gpu.run64(case, dtype, "bilinear", True)
         assert np.all(out == 0), dtype
 
 
 def test_tiny_grads_deterministic(gpu, rng):
     """Subnormal max |g|: the scale exponent stays in range."""
-    case = make_case(rng, 1, 6, 6, 2, 10, 3, 3, "normal")
+    case = cases.make_case(rng, 1, 6, 6, 2, 10, 3, 3, "normal")
     case.grads = (case.grads * np.float32(1e-40)).astype(np.float32)
     assert np.abs(case.grads).max() < np.finfo(np.float32).tiny
-    check_against_reference_and_cpu(gpu, case, "float32", "bilinear", True)
-    check_against_reference_and_cpu(gpu, case, "float64", "nearest", True)
+    ch.check_against_reference_and_cpu(gpu, case, "float32", "bilinear", True)
+    ch.check_against_reference_and_cpu(gpu, case, "float64", "nearest", True)
 
 
 def test_single_box_case(gpu):
     """Hand-checked: one box [0,0,1,1], crop 2x2 on a 3x3 image, D=1:
     samples at (0,0), (0,2), (2,0), (2,2) with grads 1, 2, 3, 4."""
-    case = Case(
+    case = cases.Case(
         np.arange(1, 5, dtype=np.float32).reshape(1, 2, 2, 1),
         np.array([[0, 0, 1, 1]], np.float32),
         np.zeros(1, np.int32),
@@ -196,8 +181,8 @@ def test_single_box_case(gpu):
         3,
         4,
     )
-    for dtype in DTYPES:
-        for method in METHODS:
+    for dtype in numerics.DTYPES:
+        for method in numerics.METHODS:
             for det in (False, True):
                 assert np.array_equal(gpu.run64(case, dtype, method, det), expected), (
                     dtype,

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import _gpu_common as gc
+import cuda_helpers as ch
 import numpy as np
 import pytest
-from cuda_helpers import (
-    DTYPES,
-    METHODS,
-    MODES,
-    Case,
-    abs_scale,
-    assert_close,
-    check_against_reference_and_cpu,
-    fixed_point_bound,
-    make_case,
-    tolerance,
-)
+from support import cases, numerics
+from support import gpu as sg
 
 OK, NON_FINITE, OUT_OF_RANGE = 0, 1, 2
 
@@ -60,7 +50,7 @@ def test_check_boxes_status(gpu, edit, batch, expected):
     elif edit == "nan+ind":
         boxes[0, 0] = np.nan
         box_ind[5] = 7
-    assert gc.check_boxes(boxes, box_ind, batch, backend=gpu.be) == expected
+    assert sg.check_boxes(boxes, box_ind, batch, backend=gpu.be) == expected
 
 
 def test_check_boxes_many(gpu, rng):
@@ -68,24 +58,24 @@ def test_check_boxes_many(gpu, rng):
     n = 300_000
     boxes = np.tile(np.array([0.1, 0.2, 0.7, 0.9], np.float32), (n, 1))
     box_ind = rng.integers(0, 4, n).astype(np.int32)
-    assert gc.check_boxes(boxes, box_ind, 4, backend=gpu.be) == OK
+    assert sg.check_boxes(boxes, box_ind, 4, backend=gpu.be) == OK
     boxes[n - 3, 3] = np.nan
-    assert gc.check_boxes(boxes, box_ind, 4, backend=gpu.be) == NON_FINITE
+    assert sg.check_boxes(boxes, box_ind, 4, backend=gpu.be) == NON_FINITE
     box_ind[n - 1] = 4
-    assert gc.check_boxes(boxes, box_ind, 4, backend=gpu.be) == OUT_OF_RANGE
+    assert sg.check_boxes(boxes, box_ind, 4, backend=gpu.be) == OUT_OF_RANGE
 
 
 def test_check_boxes_empty(gpu):
     assert (
-        gc.check_boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.int32), 3, backend=gpu.be) == OK
+        sg.check_boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.int32), 3, backend=gpu.be) == OK
     )
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 def test_no_boxes_gives_zeros(gpu, dtype, mode):
     """N = 0: the (NaN-prefilled) output is zeroed."""
-    case = Case(
+    case = cases.Case(
         np.zeros((0, 3, 4, 5), np.float32),
         np.zeros((0, 4), np.float32),
         np.zeros(0, np.int32),
@@ -102,14 +92,14 @@ def test_no_boxes_gives_zeros(gpu, dtype, mode):
     assert np.array_equal(out, gpu.cpu64(case, dtype))
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("dtype", numerics.DTYPES)
 @pytest.mark.parametrize("shape", ["D=0", "B=0"])
 def test_empty_output(gpu, rng, dtype, mode, shape):
     if shape == "D=0":
-        case = make_case(rng, 2, 5, 6, 0, 4, 3, 3, "normal")
+        case = cases.make_case(rng, 2, 5, 6, 0, 4, 3, 3, "normal")
     else:
-        case = Case(
+        case = cases.Case(
             np.zeros((0, 3, 3, 4), np.float32),
             np.zeros((0, 4), np.float32),
             np.zeros(0, np.int32),
@@ -120,68 +110,68 @@ def test_empty_output(gpu, rng, dtype, mode, shape):
     assert gpu.cpu(case, dtype).shape == tuple(case.image_size)
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
 def test_out_of_range_box_ind_is_skipped(gpu, rng, method, mode):
     """The launcher skips boxes with box_ind outside [0, B) (callers must
     still reject them): no out-of-bounds write, others unaffected."""
-    case = make_case(rng, 2, 8, 9, 4, 40, 4, 4, "normal")
+    case = cases.make_case(rng, 2, 8, 9, 4, 40, 4, 4, "normal")
     bad = case.box_ind.copy()
     bad[[3, 10, 20]] = [-1, 2, 1 << 30]
-    bad_case = Case(case.grads, case.boxes, bad, case.image_size)
+    bad_case = cases.Case(case.grads, case.boxes, bad, case.image_size)
     keep = np.ones(40, bool)
     keep[[3, 10, 20]] = False
-    good_case = Case(case.grads[keep], case.boxes[keep], case.box_ind[keep], case.image_size)
-    for dtype in DTYPES:
+    good_case = cases.Case(case.grads[keep], case.boxes[keep], case.box_ind[keep], case.image_size)
+    for dtype in numerics.DTYPES:
         out = gpu.run64(bad_case, dtype, method, mode == "deterministic")
         cpu = gpu.cpu64(good_case, dtype, method)
-        scale = abs_scale(good_case, method)
-        tol = tolerance(dtype, scale, np.abs(cpu) + np.abs(out))
+        scale = ch.abs_scale(good_case, method)
+        tol = ch.tolerance(dtype, scale, np.abs(cpu) + np.abs(out))
         if mode == "deterministic":
             # K counts the skipped boxes too (at most doubling it: c + 1).
-            tol = tol + 2 * fixed_point_bound(good_case, method)
-        assert_close(out, cpu, tol, f"{dtype} with skipped boxes")
+            tol = tol + 2 * ch.fixed_point_bound(good_case, method)
+        ch.assert_close(out, cpu, tol, f"{dtype} with skipped boxes")
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
 def test_nonfinite_boxes_contribute_nothing(gpu, rng, method, mode):
     """NaN / Inf boxes (which callers reject) put every sample outside."""
-    case = make_case(rng, 2, 8, 9, 4, 30, 4, 4, "normal")
+    case = cases.make_case(rng, 2, 8, 9, 4, 30, 4, 4, "normal")
     boxes = case.boxes.copy()
     boxes[2, 0] = np.nan
     boxes[5] = [np.inf, 0.1, np.inf, 0.9]
     boxes[7, 3] = -np.inf
-    bad = Case(case.grads, boxes, case.box_ind, case.image_size)
+    bad = cases.Case(case.grads, boxes, case.box_ind, case.image_size)
     keep = np.ones(30, bool)
     keep[[2, 5, 7]] = False
-    good = Case(case.grads[keep], case.boxes[keep], case.box_ind[keep], case.image_size)
+    good = cases.Case(case.grads[keep], case.boxes[keep], case.box_ind[keep], case.image_size)
     out = gpu.run64(bad, "float32", method, mode == "deterministic")
     cpu = gpu.cpu64(good, "float32", method)
-    tol = tolerance("float32", abs_scale(good, method), np.abs(cpu) + np.abs(out))
+    tol = ch.tolerance("float32", ch.abs_scale(good, method), np.abs(cpu) + np.abs(out))
     if mode == "deterministic":
-        tol = tol + 2 * fixed_point_bound(good, method)
-    assert_close(out, cpu, tol, "non-finite boxes")
+        tol = tol + 2 * ch.fixed_point_bound(good, method)
+    ch.assert_close(out, cpu, tol, "non-finite boxes")
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mode", ch.MODES)
+@pytest.mark.parametrize("method", numerics.METHODS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_huge_boxes(gpu, rng, dtype, method, mode):
     """Huge finite boxes (TF crashes on them) are valid input: match the CPU."""
-    case = make_case(rng, 2, 8, 9, 3, 12, 5, 4, "normal")
+    case = cases.make_case(rng, 2, 8, 9, 3, 12, 5, 4, "normal")
     case.boxes[0] = [-3e38, -3e38, 3e38, 3e38]
     case.boxes[1] = [1e30, -1e30, -1e30, 1e30]
     case.boxes[2] = [-1e20, 0.2, 1e20, 0.8]
     case.boxes[3] = [0.5, 0.5, 0.5 + 1e-30, 0.5]
-    check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
+    ch.check_against_reference_and_cpu(gpu, case, dtype, method, mode == "deterministic")
 
 
 def test_scratch_bytes(gpu):
     k = gpu.k
     grads_shape, n, image = [10, 3, 3, 8], 10, [2, 5, 6, 8]
     out_elems = 2 * 5 * 6 * 8
-    for method in METHODS:
+    for method in numerics.METHODS:
         assert k.grad_image_scratch_bytes(grads_shape, n, image, "float32", method, False) == 0
         assert k.grad_image_scratch_bytes(grads_shape, n, image, "float64", method, False) == 0
         for dtype in ("float16", "bfloat16"):
@@ -202,7 +192,7 @@ def test_scratch_bytes(gpu):
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
 def test_launcher_rejects_small_or_misaligned_scratch(gpu, rng, dtype):
-    case = make_case(rng, 1, 5, 5, 4, 6, 3, 3, "normal")
+    case = cases.make_case(rng, 1, 5, 5, 4, 6, 3, 3, "normal")
     launch = gpu.launch(case, dtype, "bilinear", deterministic=True)
     assert launch.scratch_bytes > 0
     with pytest.raises(RuntimeError, match="LaunchCropAndResizeGradImage"):
@@ -217,11 +207,11 @@ def test_launcher_rejects_small_or_misaligned_scratch(gpu, rng, dtype):
 
 
 def test_launcher_rejects_bad_arguments(gpu, rng):
-    case = make_case(rng, 1, 5, 5, 4, 6, 3, 3, "normal")
+    case = cases.make_case(rng, 1, 5, 5, 4, 6, 3, 3, "normal")
     with pytest.raises(ValueError):
-        gc.grad_image(case.grads, case.boxes, case.box_ind, case.image_size, "int8", backend=gpu.be)
+        sg.grad_image(case.grads, case.boxes, case.box_ind, case.image_size, "int8", backend=gpu.be)
     with pytest.raises(ValueError, match="method"):
-        gc.grad_image(
+        sg.grad_image(
             case.grads,
             case.boxes,
             case.box_ind,
@@ -231,13 +221,13 @@ def test_launcher_rejects_bad_arguments(gpu, rng):
             backend=gpu.be,
         )
     with pytest.raises(ValueError):  # depth mismatch
-        gc.grad_image(case.grads, case.boxes, case.box_ind, [1, 5, 5, 3], "float32", backend=gpu.be)
+        sg.grad_image(case.grads, case.boxes, case.box_ind, [1, 5, 5, 3], "float32", backend=gpu.be)
     with pytest.raises(ValueError):  # num_boxes mismatch
-        gc.grad_image(
+        sg.grad_image(
             case.grads, case.boxes[:5], case.box_ind[:5], case.image_size, "float32", backend=gpu.be
         )
     with pytest.raises(ValueError):  # non-positive crop size
-        gc.grad_image(
+        sg.grad_image(
             np.zeros((6, 0, 3, 4), np.float32),
             case.boxes,
             case.box_ind,
@@ -245,7 +235,7 @@ def test_launcher_rejects_bad_arguments(gpu, rng):
             backend=gpu.be,
         )
     # The module still works afterwards (no sticky CUDA error).
-    out = gc.grad_image(
+    out = sg.grad_image(
         case.grads, case.boxes, case.box_ind, case.image_size, "float32", backend=gpu.be
     )
     gpu.be.synchronize()

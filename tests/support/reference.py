@@ -1,7 +1,7 @@
 """Independent float64 NumPy reference for CropAndResizeGradImage.
 
 The sample positions are computed in float32, operation for operation, as
-described in DESIGN.md ("Semantics to mirror exactly"), so that exactly the
+specified in docs/semantics.md, so that exactly the
 same samples fall inside / outside the image as in TF's kernels. Everything
 after that (corner weights, accumulation) is done in float64.
 """

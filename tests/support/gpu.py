@@ -2,17 +2,7 @@
 
 Shared by ``tests/gpu`` and ``benchmarks/bench_gpu.py``. Works with CuPy arrays
 and PyTorch CUDA tensors; needs neither TensorFlow nor the
-``crop_and_resize_grad`` package (whose ``__init__`` imports TensorFlow): the
-``_kernels`` extension is loaded straight from its file.
-
-Where ``_kernels`` comes from, first match wins:
-
-1. ``$CRG_KERNELS_DIR`` (a directory holding ``_kernels*.so``; when set, only
-   this directory is searched);
-2. ``_kernels`` importable from ``sys.path``;
-3. ``<repo>/build/gpu_check`` (what ``scripts/gpu_check.sh`` builds);
-4. the directories of the ``crop_and_resize_grad`` package (found without
-   importing it), e.g. an in-place or installed build.
+``crop_and_resize_grad`` package (``_kernels`` comes from ``support.kernels``).
 
 Backend choice: ``$CRG_GPU_BACKEND`` (``cupy`` or ``torch``), else the first
 usable of torch and CuPy.
@@ -20,93 +10,13 @@ usable of torch and CuPy.
 
 from __future__ import annotations
 
-import glob
-import importlib.machinery
-import importlib.util
 import os
 import subprocess
-import sys
-import sysconfig
 
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DTYPES = ("float16", "bfloat16", "float32", "float64")
-METHODS = ("bilinear", "nearest")
-ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
-# Host (NumPy) storage of each output dtype; bfloat16 is carried as raw bits.
-HOST_DTYPE = {
-    "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(np.uint16),
-    "float32": np.dtype(np.float32),
-    "float64": np.dtype(np.float64),
-}
-
-# --------------------------------------------------------------------------- #
-# Loading _kernels
-# --------------------------------------------------------------------------- #
-_KERNELS_CACHE: dict = {}
-
-
-def _ext_suffixes():
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    return [suffix] + [s for s in importlib.machinery.EXTENSION_SUFFIXES if s != suffix]
-
-
-def _package_dirs():
-    try:
-        spec = importlib.util.find_spec("crop_and_resize_grad")  # does not run __init__
-    except (ImportError, ValueError):
-        return []
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    return list(spec.submodule_search_locations)
-
-
-def _load_from(path):
-    loader = importlib.machinery.ExtensionFileLoader("_kernels", path)
-    spec = importlib.util.spec_from_file_location("_kernels", path, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    sys.modules["_kernels"] = module
-    return module
-
-
-def load_kernels():
-    """Returns ``(module, None)`` or ``(None, reason)``. Never raises."""
-    if "result" in _KERNELS_CACHE:
-        return _KERNELS_CACHE["result"]
-    result = _find_kernels()
-    _KERNELS_CACHE["result"] = result
-    return result
-
-
-def _find_kernels():
-    if "_kernels" in sys.modules:
-        return sys.modules["_kernels"], None
-    env_dir = os.environ.get("CRG_KERNELS_DIR")
-    if env_dir:
-        dirs = [env_dir]
-    else:
-        try:
-            import _kernels  # noqa: PLC0415
-
-            return _kernels, None
-        except ImportError:
-            pass
-        dirs = [os.path.join(REPO_ROOT, "build", "gpu_check")]
-        dirs += _package_dirs()
-    errors = []
-    for d in dirs:
-        for suffix in _ext_suffixes():
-            for path in sorted(glob.glob(os.path.join(d, "_kernels" + suffix))):
-                try:
-                    return _load_from(path), None
-                except ImportError as e:  # e.g. built for another Python
-                    errors.append(f"{path}: {e}")
-    where = ", ".join(dirs)
-    detail = ("; " + "; ".join(errors)) if errors else ""
-    return None, f"_kernels extension not found (searched {where}; set CRG_KERNELS_DIR){detail}"
+from .kernels import load_kernels
+from .numerics import DTYPES, HOST_DTYPE, ITEMSIZE, to_float64
 
 
 # --------------------------------------------------------------------------- #
@@ -684,43 +594,62 @@ def check_boxes(boxes, box_ind, batch, backend=None):
 
 
 # --------------------------------------------------------------------------- #
-# Host-side helpers
+# Running cases (tests)
 # --------------------------------------------------------------------------- #
-def bf16_bits_to_float32(bits):
-    bits = np.asarray(bits, dtype=np.uint16)
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+class Gpu:
+    """The loaded _kernels module and the default backend, with run helpers for
+    ``support.cases.Case`` inputs (the CUDA tests)."""
 
+    def __init__(self, kernels, backend, backends):
+        self.k = kernels
+        self.be = backend
+        self.backends = backends
 
-def float32_to_bf16_bits(x):
-    """Round float32 to bfloat16 bits, nearest even (NaN kept as a NaN)."""
-    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    nan = np.isnan(np.asarray(x, dtype=np.float32))
-    return np.where(nan, ((u >> 16) | 0x40).astype(np.uint16), rounded)
+    def prefill(self, out, dtype, backend=None):
+        """Fills an output with NaN so that untouched elements show up."""
+        be = backend or self.be
+        if array_info(out)[2] in ("uint16", "int16"):  # bfloat16 as raw bits
+            be.fill(out, 0x7FC0)  # a bfloat16 NaN
+        else:
+            be.fill(out, float("nan"))
 
+    def launch(
+        self,
+        case,
+        dtype,
+        method="bilinear",
+        deterministic=False,
+        grads_offset=0,
+        out_offset=0,
+        backend=None,
+    ):
+        """Prepared launch with inputs uploaded (grads possibly at an element
+        offset) and a NaN-prefilled output (possibly at an element offset)."""
+        be = backend or self.be
+        grads = be.asarray(case.grads, offset=grads_offset)
+        boxes = be.asarray(case.boxes)
+        box_ind = be.asarray(case.box_ind)
+        out = be.empty(case.image_size, dtype, offset=out_offset)
+        self.prefill(out, dtype, be)
+        return GradImageLaunch(
+            grads, boxes, box_ind, case.image_size, dtype, method, deterministic, out, be
+        )
 
-def to_float64(host, dtype):
-    """Host output of ``dtype`` (bfloat16 as uint16 bits) as float64."""
-    if dtype == "bfloat16":
-        return bf16_bits_to_float32(host).astype(np.float64)
-    return np.asarray(host).astype(np.float64)
+    def run(self, case, dtype, method="bilinear", deterministic=False, **kw):
+        """Host copy of the GPU result (raw: bfloat16 as uint16 bits)."""
+        launch = self.launch(case, dtype, method, deterministic, **kw)
+        out = launch()
+        be = launch.backend
+        be.synchronize()
+        return be.to_numpy(out)
 
+    def run64(self, case, dtype, method="bilinear", deterministic=False, **kw):
+        return to_float64(self.run(case, dtype, method, deterministic, **kw), dtype)
 
-def round_to(x64, dtype):
-    """float64 values rounded once to ``dtype`` (bfloat16 via float32, as the
-    kernels do), returned as float64."""
-    x64 = np.asarray(x64, dtype=np.float64)
-    if dtype == "bfloat16":
-        return to_float64(float32_to_bf16_bits(x64.astype(np.float32)), dtype)
-    return x64.astype(HOST_DTYPE[dtype]).astype(np.float64)
+    def cpu(self, case, dtype, method="bilinear"):
+        return self.k.grad_image_cpu(
+            case.grads, case.boxes, case.box_ind, list(case.image_size), dtype, method
+        )
 
-
-def random_boxes(rng, n):
-    """DESIGN.md benchmark boxes: y1, x1 ~ U(0, 0.8), h, w ~ U(0.05, 0.5), clipped to 1."""
-    y1 = rng.uniform(0.0, 0.8, n)
-    x1 = rng.uniform(0.0, 0.8, n)
-    h = rng.uniform(0.05, 0.5, n)
-    w = rng.uniform(0.05, 0.5, n)
-    return np.stack([y1, x1, np.minimum(y1 + h, 1.0), np.minimum(x1 + w, 1.0)], axis=1).astype(
-        np.float32
-    )
+    def cpu64(self, case, dtype, method="bilinear"):
+        return to_float64(self.cpu(case, dtype, method), dtype)

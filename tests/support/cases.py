@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from reference import grad_image_abs_scale, grad_image_reference
+
+from .reference import grad_image_abs_scale, grad_image_reference
 
 BOX_KINDS = (
-    "normal",  # DESIGN.md benchmark boxes: y1,x1 ~ U(0,0.8), h,w ~ U(0.05,0.5)
+    "normal",  # the workloads' boxes: y1,x1 ~ U(0,0.8), h,w ~ U(0.05,0.5), clipped
     "flipped",  # y1 > y2 and/or x1 > x2
     "degenerate",  # y1 == y2 and/or x1 == x2
     "partly_outside",  # boxes straddling the [0, 1] border
@@ -105,7 +106,7 @@ def make_case(
 
 
 def unit_box_case(num_boxes=20000):
-    """DESIGN.md race case: boxes [0,0,1,1] on one 8x8 image, crop 8x8, D=1,
+    """The race case: boxes [0,0,1,1] on one 8x8 image, crop 8x8, D=1,
     grads all ones. Every sample hits one pixel with weight 1, so each pixel's
     exact sum is num_boxes."""
     return Case(
