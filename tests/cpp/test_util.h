@@ -433,9 +433,10 @@ inline std::vector<Problem> KernelProblems() {
   add("many_rows", 30, 9, 3, 3, 70, 5, 2, BoxKind::kMixed);
   add("near_full_overlap", 150, 7, 7, 1, 8, 8, 4, BoxKind::kNearFull);
   // Rows wider than the accumulator's block: the depth splits into blocks
-  // (float: 240 x 300 x 4 B > 256 KiB; double: 120 x 300 x 8 B).
-  add("wide_rows_f32", 6, 3, 40, 1, 3, 240, 300, BoxKind::kNearFull);
-  add("wide_rows_f64", 6, 3, 20, 1, 3, 120, 300, BoxKind::kNearFull);
+  // (float: 1800 x 300 x 4 B, double: 900 x 300 x 8 B, both > 2 MiB, the
+  // largest whole-row block).
+  add("wide_rows_f32", 6, 3, 40, 1, 3, 1800, 300, BoxKind::kNearFull);
+  add("wide_rows_f64", 6, 3, 20, 1, 3, 900, 300, BoxKind::kNearFull);
   for (int64_t d : {1,  2,  3,  4,  5,   7,   8,   9,   15,  16,  17,  31, 32,
                     33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 299, 300}) {
     add("depth_" + std::to_string(d), 12, 4, 3, 2, 6, 5, d, BoxKind::kMixed);

@@ -5,6 +5,7 @@
 #define CROP_AND_RESIZE_GRAD_CC_CORE_CPU_FLOAT16_CONVERT_H_
 
 #include <stdint.h>
+#include <string.h>
 
 #include "cc/core/float16.h"
 
@@ -39,8 +40,14 @@ inline void ConvertFromFloat(const float* src, Half* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i].bits = FloatToHalfBits(src[i]);
 }
 
+// Same type: a copy. Long runs go through memcpy, whose string-copy path
+// writes whole lines without first reading them; short ones stay inline.
 template <typename T>
 inline void ConvertFromFloat(const T* src, T* dst, int64_t n) {
+  if (n * static_cast<int64_t>(sizeof(T)) >= 4096) {
+    memcpy(dst, src, n * sizeof(T));
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 

@@ -15,6 +15,8 @@
 #error "Define CRG_ISA_NAMESPACE before including this header."
 #endif
 
+#include <string.h>
+
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -22,7 +24,8 @@
 #include "cc/core/cpu/float16_convert.h"
 #include "cc/core/cpu/grad_image.h"
 
-// Tuning knobs (overridable at build time for experiments).
+// Build-time tuning switches; docs/tuning.md says what each one trades.
+// They change speed and temporaries, never the result.
 #ifndef CRG_UNIT_KB
 #define CRG_UNIT_KB 512
 #endif
@@ -62,30 +65,36 @@ struct Tiling {
 };
 
 // Cuts the output into units: bands of whole rows (all channels, unless a
-// row alone overflows kRowBlockBytes), as tall as kUnitBytes of cache allows,
+// row alone overflows the row budget), as tall as kUnitBytes of cache allows,
 // since a sample row whose taps fall in two bands is read twice. Contiguous
 // grads reads beat narrower channel blocks with taller bands (measured).
-// Bands then shrink, and channels split, until every thread has a few units
-// to balance. The tiling never changes the result.
+// The row budget is half a unit, so that bands hold at least two rows, except
+// when the output outweighs grads (large, sparsely sampled feature maps):
+// there writing the output in long contiguous runs matters more than
+// re-reading straddling sample rows, and a whole row of up to four units
+// (2 MiB) is one band (1.5-2x on fpn-p2 for float and double, measured). Bands
+// then shrink, and channels split, until every thread has a few units to
+// balance. The tiling never changes the result.
 template <typename Acc>
-Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth,
-                    int num_threads) {
+Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
+                    bool output_outweighs_grads) {
   constexpr int64_t kUnitBytes = CRG_UNIT_KB << 10;
-  constexpr int64_t kRowBlockBytes = kUnitBytes / 2;
+  const int64_t row_block_bytes =
+      output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes / 2;
   constexpr int64_t kMaxBandRows = 16;
   const int64_t min_units = CRG_UNITS_PER_THREAD * std::max(1, num_threads);
   const int64_t pixel_bytes = width * static_cast<int64_t>(sizeof(Acc));
   // Narrow blocks cost per-column overhead; allow one cache line of channels
   // only when the image is so wide that four would overflow the budget.
   const int64_t kMinBlockDepth =
-      pixel_bytes * static_cast<int64_t>(256 / sizeof(Acc)) > kRowBlockBytes
+      pixel_bytes * static_cast<int64_t>(256 / sizeof(Acc)) > row_block_bytes
           ? static_cast<int64_t>(64 / sizeof(Acc))
           : static_cast<int64_t>(256 / sizeof(Acc));
   Tiling t;
   t.block_depth = depth;
-  if (pixel_bytes * depth > kRowBlockBytes) {
+  if (pixel_bytes * depth > row_block_bytes) {
     t.block_depth =
-        std::max<int64_t>(kMinBlockDepth, kRowBlockBytes / pixel_bytes /
+        std::max<int64_t>(kMinBlockDepth, row_block_bytes / pixel_bytes /
                                               kMinBlockDepth * kMinBlockDepth);
     t.block_depth = std::min(t.block_depth, depth);
   }
@@ -279,12 +288,16 @@ inline void AddNearest(const float* __restrict g, Acc* __restrict p,
 // crop-column loop only branches on the column.
 enum class RowCase { kTwoRows, kOneRowTwice, kOneRow, kNearest };
 
-template <RowCase kCase, typename Acc>
+// kDepth > 0 fixes the channel count at compile time (nd == kDepth), so the
+// channel loops of few-channel images unroll instead of running as scalar
+// remainders; 0 leaves it to nd.
+template <RowCase kCase, int kDepth, typename Acc>
 inline void AddColumns(const float* g_row, const float* next_g_row,
                        const ColumnTap* taps, int64_t crop_width, int64_t depth,
-                       int64_t nd, Acc wt, Acc wb, Acc* row0, Acc* row1,
+                       int64_t nd_any, Acc wt, Acc wb, Acc* row0, Acc* row1,
                        int64_t pixel_stride) {
   constexpr int64_t kFloatsPerLine = 64 / sizeof(float);
+  const int64_t nd = kDepth > 0 ? kDepth : nd_any;
   for (int64_t cx = 0; cx < crop_width; ++cx) {
     // The next sample row is usually elsewhere in memory: fetch it column by
     // column, spread over this row's work.
@@ -328,7 +341,7 @@ inline void AddColumns(const float* g_row, const float* next_g_row,
 // Adds one sample row to the rows of [row_begin, row_end) it touches.
 // acc_rows points at row_begin; pixel x of row r is at
 // acc_rows + (r - row_begin) * row_stride + x * pixel_stride.
-template <typename Acc>
+template <int kDepth, typename Acc>
 void AddSampleRow(const SampleRow& s, const float* g_row,
                   const float* next_g_row, const ColumnTap* taps,
                   int64_t crop_width, int64_t depth, int64_t nd, Method method,
@@ -339,30 +352,30 @@ void AddSampleRow(const SampleRow& s, const float* g_row,
   Acc* top = acc_rows + (s.top - row_begin) * row_stride;
   Acc* bottom = acc_rows + (s.bottom - row_begin) * row_stride;
   if (method == Method::kNearest) {
-    AddColumns<RowCase::kNearest, Acc>(g_row, next_g_row, taps, crop_width,
-                                       depth, nd, Acc(1), Acc(0), top, top,
-                                       pixel_stride);
+    AddColumns<RowCase::kNearest, kDepth, Acc>(g_row, next_g_row, taps,
+                                               crop_width, depth, nd, Acc(1),
+                                               Acc(0), top, top, pixel_stride);
     return;
   }
   const TapWeights<Acc> wy = MakeTapWeights<Acc>(s.frac);
   if (top_in && bottom_in) {
     if (s.top == s.bottom) {
-      AddColumns<RowCase::kOneRowTwice, Acc>(g_row, next_g_row, taps,
-                                             crop_width, depth, nd, wy.lo,
-                                             wy.hi, top, top, pixel_stride);
+      AddColumns<RowCase::kOneRowTwice, kDepth, Acc>(
+          g_row, next_g_row, taps, crop_width, depth, nd, wy.lo, wy.hi, top,
+          top, pixel_stride);
     } else {
-      AddColumns<RowCase::kTwoRows, Acc>(g_row, next_g_row, taps, crop_width,
-                                         depth, nd, wy.lo, wy.hi, top, bottom,
-                                         pixel_stride);
+      AddColumns<RowCase::kTwoRows, kDepth, Acc>(
+          g_row, next_g_row, taps, crop_width, depth, nd, wy.lo, wy.hi, top,
+          bottom, pixel_stride);
     }
   } else if (top_in) {
-    AddColumns<RowCase::kOneRow, Acc>(g_row, next_g_row, taps, crop_width,
-                                      depth, nd, wy.lo, wy.hi, top, top,
-                                      pixel_stride);
+    AddColumns<RowCase::kOneRow, kDepth, Acc>(g_row, next_g_row, taps,
+                                              crop_width, depth, nd, wy.lo,
+                                              wy.hi, top, top, pixel_stride);
   } else {
-    AddColumns<RowCase::kOneRow, Acc>(g_row, next_g_row, taps, crop_width,
-                                      depth, nd, wy.hi, wy.lo, bottom, bottom,
-                                      pixel_stride);
+    AddColumns<RowCase::kOneRow, kDepth, Acc>(
+        g_row, next_g_row, taps, crop_width, depth, nd, wy.hi, wy.lo, bottom,
+        bottom, pixel_stride);
   }
 }
 
@@ -403,8 +416,11 @@ void GradImage(const GradImageArgs& a, T* output,
   const int64_t depth = a.depth;
   if (rows == 0 || width == 0 || depth == 0) return;
 
-  const Tiling tiling =
-      ChooseTiling<Acc>(rows, width, depth, runner.num_threads);
+  const int64_t output_bytes = rows * width * depth * sizeof(T);
+  const int64_t grads_bytes =
+      a.num_boxes * a.crop_height * a.crop_width * depth * sizeof(float);
+  const Tiling tiling = ChooseTiling<Acc>(
+      rows, width, depth, runner.num_threads, output_bytes > grads_bytes);
   const BandedSampleRows banded =
       ListSampleRows(a, tiling.band_rows, tiling.num_bands);
   const std::vector<SampleRow>& items = banded.items;
@@ -427,21 +443,51 @@ void GradImage(const GradImageArgs& a, T* output,
       const int64_t row_begin = band * tiling.band_rows;
       const int64_t row_end = std::min(rows, row_begin + tiling.band_rows);
       const int64_t pixels = (row_end - row_begin) * width;
+      const int64_t band_end = band_begin[band + 1];
+      T* out = output + row_begin * width * depth + d0;
+      if (band_begin[band] == band_end) {
+        // No sample touches the band: write its zeros (all-zero bits, +0.0,
+        // in every T) straight to the output.
+        if (nd == depth) {
+          memset(out, 0, pixels * nd * sizeof(T));
+        } else {
+          for (int64_t p = 0; p < pixels; ++p)
+            memset(out + p * depth, 0, nd * sizeof(T));
+        }
+        continue;
+      }
       // Pixel p of the band is at acc[p * nd].
       std::fill_n(acc.data(), pixels * nd, Acc(0));
 
-      const int64_t band_end = band_begin[band + 1];
-      for (int64_t i = band_begin[band]; i < band_end; ++i) {
-        const SampleRow& s = items[i];
-        const SampleRow& next =
-            items[std::min(i + CRG_PREFETCH_DISTANCE, band_end - 1)];
-        AddSampleRow(s, a.grads + s.sample_row * sample_row_floats + d0,
-                     a.grads + next.sample_row * sample_row_floats + d0,
-                     column_taps.data() + s.box * a.crop_width, a.crop_width,
-                     depth, nd, a.method, row_begin, row_end, acc.data(),
-                     width * nd, nd);
+      auto add_band = [&](auto depth_tag) {
+        constexpr int kDepth = decltype(depth_tag)::value;
+        for (int64_t i = band_begin[band]; i < band_end; ++i) {
+          const SampleRow& s = items[i];
+          const SampleRow& next =
+              items[std::min(i + CRG_PREFETCH_DISTANCE, band_end - 1)];
+          AddSampleRow<kDepth>(
+              s, a.grads + s.sample_row * sample_row_floats + d0,
+              a.grads + next.sample_row * sample_row_floats + d0,
+              column_taps.data() + s.box * a.crop_width, a.crop_width, depth,
+              nd, a.method, row_begin, row_end, acc.data(), width * nd, nd);
+        }
+      };
+      switch (nd) {  // Few channels: unrolled channel loops.
+        case 1:
+          add_band(std::integral_constant<int, 1>());
+          break;
+        case 2:
+          add_band(std::integral_constant<int, 2>());
+          break;
+        case 3:
+          add_band(std::integral_constant<int, 3>());
+          break;
+        case 4:
+          add_band(std::integral_constant<int, 4>());
+          break;
+        default:
+          add_band(std::integral_constant<int, 0>());
       }
-      T* out = output + row_begin * width * depth + d0;
       if (nd == depth) {  // The band is one contiguous run of output.
         ConvertFromFloat(acc.data(), out, pixels * nd);
       } else {
