@@ -4,7 +4,9 @@
 Usage: python benchmarks/summarize_runs.py RUN.json [RUN.json ...]
 
 Each cell is the median over runs of that run's TF/ours ratio, with the
-range across runs, because a shared 2-core machine is noisy run to run.
+range across runs, because a shared 2-core machine is noisy run to run. The
+floor column is our time over the memory floor measured in the same run
+(read grads once + write a fresh output once); lower is better.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ def main(paths: list[str]) -> None:
     keys = [(r["workload"], r["dtype"]) for r in runs[0]["results"]]
     print(
         "| workload | T | ours ms (median of runs) | TF/ours: median [min, max] "
-        "| TF-det/ours: median [min, max] | target | met by median |"
+        "| TF-det/ours: median [min, max] | ours/floor: median [min, max] "
+        "| ours/write: median [min, max] | target | met by median |"
     )
-    print("|---|---|---:|---:|---:|---:|:-:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|:-:|")
     for wl, dt in keys:
         rows = [
             next(r for r in run["results"] if (r["workload"], r["dtype"]) == (wl, dt))
@@ -30,6 +33,8 @@ def main(paths: list[str]) -> None:
         ours = statistics.median(r["ours"]["median_ms"] for r in rows)
         sp = [r["speedup"] for r in rows if r.get("speedup")]
         det = [r["speedup_deterministic"] for r in rows if r.get("speedup_deterministic")]
+        floor = [r["ours_over_floor"] for r in rows if r.get("ours_over_floor")]
+        write = [r["ours_over_write"] for r in rows if r.get("ours_over_write")]
 
         def fmt(v: list[float]) -> str:
             if not v:
@@ -39,7 +44,10 @@ def main(paths: list[str]) -> None:
         target = rows[0].get("target_speedup")
         met = "—" if not sp or target is None else ("y" if statistics.median(sp) >= target else "n")
         tgt = "—" if target is None or not sp else f"{target:g}×"
-        print(f"| {wl} | {dt} | {ours:.2f} | {fmt(sp)} | {fmt(det)} | {tgt} | {met} |")
+        print(
+            f"| {wl} | {dt} | {ours:.2f} | {fmt(sp)} | {fmt(det)} | {fmt(floor)} "
+            f"| {fmt(write)} | {tgt} | {met} |"
+        )
 
 
 if __name__ == "__main__":
