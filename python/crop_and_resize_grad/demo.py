@@ -392,8 +392,19 @@ def parse_args(argv=None):
     return args
 
 
+MATPLOTLIB_HINT = (
+    "The demo draws its picture with matplotlib, which is not installed. Install it with\n"
+    "  pip install 'crop_and_resize_grad[demo]'   (or: pip install matplotlib)"
+)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        import matplotlib  # noqa: F401  (checked before minutes of training)
+    except ImportError:
+        print(MATPLOTLIB_HINT, file=sys.stderr)
+        return 1
     if args.op_determinism:
         tf.config.experimental.enable_op_determinism()
     t_start = time.perf_counter()
