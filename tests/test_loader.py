@@ -34,7 +34,13 @@ def import_in_subprocess(path):
 def test_library_loads_once_and_reports_build_info():
     assert _loader.load_library() is _loader.load_library()
     assert os.path.isfile(_loader.library_path())
-    assert crg.build_info()["tensorflow_version"] == __import__("tensorflow").__version__
+    built_for = crg.build_info()["tensorflow_version"]
+    assert built_for.split(".")[:2] == __import__("tensorflow").__version__.split(".")[:2]
+
+
+def test_a_patch_release_is_accepted():
+    assert _loader._minor("2.21.0") == _loader._minor("2.21.1") == _loader._minor("2.21.0rc1")
+    assert _loader._minor("2.21.0") != _loader._minor("2.22.0")
 
 
 # The public API, pinned: changing it should be a decision, seen in this diff.

@@ -35,15 +35,20 @@ def build_info() -> dict:
         ) from e
 
 
+def _minor(version) -> tuple[str, ...]:
+    """("2", "21") for "2.21.1" or "2.21.0rc0": TF keeps its C++ ABI within a minor release."""
+    return tuple(str(version).split(".")[:2])
+
+
 @functools.cache
 def load_library() -> types.ModuleType:
     """Loads the op library (once per process) and returns its op module."""
     built_for = build_info().get("tensorflow_version")
-    if built_for != tf.__version__:
+    if _minor(built_for) != _minor(tf.__version__):
         raise ImportError(
             f"crop_and_resize_grad was built against TensorFlow {built_for} but "
             f"TensorFlow {tf.__version__} is installed; the C++ ABI differs "
-            f"between versions. {_REBUILD_HINT}"
+            f"between minor versions. {_REBUILD_HINT}"
         )
     path = library_path()
     if not os.path.exists(path):
