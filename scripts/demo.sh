@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything, builds, and runs the main job: the training demo on
-# built-in synthetic data (python -m crop_and_resize_grad.demo). Extra
-# arguments go to the demo (--steps, --out, --seed, ...).
+# Installs everything (matplotlib included, for the picture), builds when the
+# sources changed, and runs the main job: the training demo on built-in
+# synthetic data (python -m crop_and_resize_grad.demo). Extra arguments go to
+# the demo (--steps, --out, --seed, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything, builds, and runs the test suite. Extra arguments go to
+# Installs everything, builds when the sources changed since the installed
+# build (scripts/install.sh), and runs the test suite. Extra arguments go to
 # pytest. GPU tests (tests/gpu) skip themselves without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
