@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from crop_and_resize_grad import xla as _xla
 from crop_and_resize_grad.ops import (
     METHODS,
     OP_NAME,
@@ -60,6 +61,34 @@ def _image_size_of(image: tf.Tensor):
     return tf.shape(image)
 
 
+def _forward(image, boxes, box_ind, crop_size, method, extrapolation_value):
+    """TF's CropAndResize, or its lowering to XLA-compilable ops while traced for XLA."""
+    if _xla.in_xla_context():
+        static = tf.get_static_value(crop_size)
+        if static is None:
+            raise ValueError("crop_size must be a compile-time constant under jit_compile=True")
+        return _xla.crop_and_resize(
+            image, boxes, box_ind, [int(v) for v in static], method, extrapolation_value
+        )
+    return tf.raw_ops.CropAndResize(
+        image=image,
+        boxes=boxes,
+        box_ind=box_ind,
+        crop_size=crop_size,
+        method=method,
+        extrapolation_value=extrapolation_value,
+    )
+
+
+def _boxes_gradient(grads, image, boxes, box_ind):
+    """The boxes gradient (bilinear formula, for both methods)."""
+    if _xla.in_xla_context():
+        return _xla.crop_and_resize_grad_boxes(grads, image, boxes, box_ind)
+    return tf.raw_ops.CropAndResizeGradBoxes(
+        grads=grads, image=image, boxes=boxes, box_ind=box_ind, method="bilinear"
+    )
+
+
 def _crop_and_resize_grad_image_grad(op, grad):
     """Gradient of ``CropAndResizeGrad>CropAndResizeGradImage`` (see module docstring).
 
@@ -71,18 +100,9 @@ def _crop_and_resize_grad_image_grad(op, grad):
     upstream = tf.cast(grad, tf.float32)
     d_grads = d_boxes = None
     if 0 not in skip:
-        d_grads = tf.image.crop_and_resize(
-            upstream,
-            boxes,
-            box_ind,
-            _crop_size_of(grads),
-            method=method,
-            extrapolation_value=0.0,
-        )
+        d_grads = _forward(upstream, boxes, box_ind, _crop_size_of(grads), method, 0.0)
     if 1 not in skip:
-        d_boxes = tf.raw_ops.CropAndResizeGradBoxes(
-            grads=grads, image=upstream, boxes=boxes, box_ind=box_ind, method="bilinear"
-        )
+        d_boxes = _boxes_gradient(grads, upstream, boxes, box_ind)
     return [d_grads, d_boxes, None, None]
 
 
@@ -159,14 +179,7 @@ def crop_and_resize(
         @tf.custom_gradient
         def _crop(image, boxes, box_indices, crop_size):
             image32 = tf.cast(image, tf.float32) if image_dtype == tf.bfloat16 else image
-            out = tf.raw_ops.CropAndResize(
-                image=image32,
-                boxes=boxes,
-                box_ind=box_indices,
-                crop_size=crop_size,
-                method=method,
-                extrapolation_value=extrapolation_value,
-            )
+            out = _forward(image32, boxes, box_indices, crop_size, method, extrapolation_value)
             if image_dtype == tf.bfloat16:
                 out = tf.cast(out, tf.bfloat16)
 
@@ -175,9 +188,7 @@ def crop_and_resize(
                 d_image = crop_and_resize_grad_image(
                     dy, boxes, box_indices, _image_size_of(image), T=image_dtype, method=method
                 )
-                d_boxes = tf.raw_ops.CropAndResizeGradBoxes(
-                    grads=dy, image=image32, boxes=boxes, box_ind=box_indices, method="bilinear"
-                )
+                d_boxes = _boxes_gradient(dy, image32, boxes, box_indices)
                 return d_image, d_boxes, None, None
 
             return out, grad

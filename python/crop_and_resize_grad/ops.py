@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from crop_and_resize_grad import _loader
+from crop_and_resize_grad import xla as _xla
 
 #: Registered name of the op (namespaced: it cannot clash with TF's builtin).
 OP_NAME = "CropAndResizeGrad>CropAndResizeGradImage"
@@ -100,6 +101,17 @@ def crop_and_resize_grad_image(
     if deterministic is None:
         deterministic = _op_determinism_enabled()
     with tf.name_scope(name or "crop_and_resize_grad_image"):
+        if _xla.in_xla_context():
+            # No XLA kernel for the op: compile the same computation from TF ops.
+            static_size = tf.get_static_value(image_size)
+            return _xla.crop_and_resize_grad_image(
+                grads,
+                boxes,
+                _int32_tensor(box_ind, "box_ind"),
+                [int(v) for v in static_size] if static_size is not None else image_size,
+                dtype,
+                method,
+            )
         return _loader.load_library().crop_and_resize_grad_crop_and_resize_grad_image(
             grads=tf.convert_to_tensor(grads, tf.float32),
             boxes=tf.convert_to_tensor(boxes, tf.float32),
