@@ -32,6 +32,10 @@ from tensorflow.python.ops import control_flow_util
 # Lanes of the boxes gradient's fixed summation order (docs/semantics.md).
 _BOXES_LANES = 256
 
+# Up to this many terms per lane the lane sums are unrolled adds (fused by
+# XLA); above, a while loop.
+_UNROLLED_STEPS = 64
+
 # Smallest normal float32 and float64: inputs below are read as zero by the
 # boxes-gradient kernels (DAZ, as on the CPU).
 _F32_MIN_NORMAL = float(np.finfo(np.float32).tiny)
@@ -405,17 +409,26 @@ def crop_and_resize_grad_boxes(grads, image, boxes, box_ind):
         pad = steps * _BOXES_LANES - count
     terms = tf.pad(terms, [[0, 0], [0, 0], [0, pad]], constant_values=-0.0)
     terms = tf.reshape(terms, tf.stack([n, 4, tf.cast(steps, tf.int64), _BOXES_LANES]))
-    terms = tf.transpose(terms, [2, 0, 1, 3])  # [steps, N, 4, lanes]
+    # Lane l adds terms l, l + 256, l + 512, ... in that order, from +0.0.
+    if isinstance(steps, int) and steps <= _UNROLLED_STEPS:
+        # A chain of adds, which XLA fuses into one loop in this exact order.
+        lanes = tf.zeros(tf.stack([n, 4, _BOXES_LANES]), tf.float64)
+        for i in range(steps):
+            lanes = lanes + terms[:, :, i, :]
+    else:
+        terms = tf.transpose(terms, [2, 0, 1, 3])  # [steps, N, 4, lanes]
 
-    # Lane l adds terms l, l + 256, l + 512, ... in that order.
-    def body(i, acc):
-        return i + 1, acc + terms[i]
+        def body(i, acc):
+            return i + 1, acc + terms[i]
 
-    _, lanes = tf.while_loop(
-        lambda i, acc: i < steps,
-        body,
-        (tf.constant(0), tf.zeros(tf.stack([n, 4, _BOXES_LANES]), tf.float64)),
-    )
+        _, lanes = tf.while_loop(
+            lambda i, acc: i < steps,
+            body,
+            (
+                tf.constant(0, steps.dtype if hasattr(steps, "dtype") else tf.int32),
+                tf.zeros(tf.stack([n, 4, _BOXES_LANES]), tf.float64),
+            ),
+        )
     stride = _BOXES_LANES // 2
     while stride:
         lanes = lanes[..., :stride] + lanes[..., stride : 2 * stride]
