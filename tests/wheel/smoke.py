@@ -7,10 +7,9 @@ import os
 import shutil
 import sys
 
+import crop_and_resize_grad as crg
 import numpy as np
 import tensorflow as tf
-
-import crop_and_resize_grad as crg
 
 
 def main() -> int:
