@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the TF-free kernels (crg_core) and the C++ tests (tests/cpp) three
-# times -- plain, ASan+UBSan, TSan -- and runs ctest on each. Fails on any test
+# times -- plain, ASan+UBSan, TSan -- and runs ctest on each; plain and
+# ASan+UBSan also build and run the CUDA kernels in the host emulation
+# (tests/cuda_emulation; TSan cannot follow its hand-switched stacks). Fails on any test
 # failure or sanitizer report. Needs only g++ and cmake (no TensorFlow, no
 # CUDA, no pybind11 module is built).
 #
@@ -44,7 +46,9 @@ for variant in "${VARIANTS[@]}"; do
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCRG_BUILD_TESTS=ON \
     -DCRG_BUILD_TF_OP=OFF -DCRG_CUDA=OFF -DCRG_SANITIZER="$sanitizer" >"$build/configure.log" 2>&1 ||
     { cat "$build/configure.log"; exit 1; }
-  cmake --build "$build" --target kernel_tests -j "$JOBS"
+  targets=(kernel_tests)
+  [ "$sanitizer" != thread ] && targets+=(emulation_tests)
+  cmake --build "$build" --target "${targets[@]}" -j "$JOBS"
   echo "== $variant: ctest"
   log="$build/ctest.log"
   rc=0

@@ -1,0 +1,2 @@
+// Stand-in for CUDA's <cuda.h> in the host emulation: see ../cuda_shim.h.
+#include "tests/cuda_emulation/cuda_shim.h"

@@ -1,0 +1,43 @@
+"""Rewrites CUDA launches for the host emulation (tests/cuda_emulation).
+
+    python3 rewrite_launches.py IN.cu OUT.cc
+
+Every `kernel<<<grid, block[, shared[, stream]]>>>(args...)` becomes
+`::crg_emu::Launch(grid, block, ...)(kernel, args...)`; nothing else changes,
+and a #line directive plus kept newlines make compiler messages and sanitizer
+reports point at the original file and line.
+"""
+
+import re
+import sys
+
+LAUNCH = re.compile(
+    r"(?P<kernel>\b[A-Za-z_]\w*(?:\s*<[^<>;(){}]*>)?)(?P<ws>\s*)<<<(?P<config>.*?)>>>\s*\(",
+    re.DOTALL,
+)
+
+
+def rewrite(text: str) -> tuple[str, int]:
+    def launch(m: re.Match) -> str:
+        newlines = "\n" * m.group("ws").count("\n")
+        return f"::crg_emu::Launch({m.group('config')})({m.group('kernel')},{newlines} "
+
+    out, count = LAUNCH.subn(launch, text)
+    if "<<<" in out or ">>>" in out:
+        raise SystemExit("rewrite_launches: a launch was not rewritten")
+    return out, count
+
+
+def main() -> None:
+    src, dst = sys.argv[1], sys.argv[2]
+    with open(src, encoding="utf-8") as f:
+        text = f.read()
+    out, count = rewrite(text)
+    if count == 0:
+        raise SystemExit(f"rewrite_launches: no launch found in {src}")
+    with open(dst, "w", encoding="utf-8") as f:
+        f.write(f'#line 1 "{src}"\n{out}')
+
+
+if __name__ == "__main__":
+    main()
