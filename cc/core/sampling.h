@@ -72,6 +72,17 @@ CRG_HOST_DEVICE int64_t NearestIndex(float coord) {
   return static_cast<int64_t>(roundf(coord));
 }
 
+// Clamps a tap index to the last row or column, size - 1. Needed only above
+// 2^24: there float32(size - 1) can round up to size or more, so the border
+// test admits a coordinate whose ceil (or round) is size, one past the
+// image. Positions, weights and the border test stay as they are; only the
+// index moves (docs/semantics.md, "Tap clamp"). Every kernel that turns a
+// coordinate into taps (image and boxes gradients, CPU and CUDA) goes
+// through MakeAxisSample, and so through this clamp.
+CRG_HOST_DEVICE int64_t ClampTap(int64_t tap, int64_t image_size) {
+  return tap < image_size - 1 ? tap : image_size - 1;
+}
+
 // One axis of one sample: whether it contributes and where.
 struct AxisSample {
   bool valid;
@@ -89,8 +100,10 @@ CRG_HOST_DEVICE AxisSample MakeAxisSample(float lo, float hi,
     sample.taps.frac = 0.0f;
   } else if (method == Method::kBilinear) {
     sample.taps = MakeBilinearTaps(coord);
+    sample.taps.lo = ClampTap(sample.taps.lo, image_size);
+    sample.taps.hi = ClampTap(sample.taps.hi, image_size);
   } else {
-    sample.taps.lo = sample.taps.hi = NearestIndex(coord);
+    sample.taps.lo = sample.taps.hi = ClampTap(NearestIndex(coord), image_size);
     sample.taps.frac = 0.0f;
   }
   return sample;

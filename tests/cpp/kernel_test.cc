@@ -35,6 +35,46 @@ void TestKernel(const std::vector<Problem>& problems) {
   }
 }
 
+// Sizes above 2^24, where float32(size - 1) rounds up to size: the sample
+// at the far border has its taps clamped to size - 1 (cc/core/sampling.h,
+// ClampTap). Without the clamp the second contribution is written one past
+// the output (which ASan reports: the buffer has the exact size) and the
+// output sums to 1. Rows and columns, both methods, float and double.
+template <typename T>
+void CheckHugeAxis(int64_t size, bool along_height, Method method) {
+  Problem p;
+  p.name =
+      std::string(along_height ? "height " : "width ") + std::to_string(size);
+  p.num_boxes = 1;
+  p.crop_height = along_height ? 2 : 1;
+  p.crop_width = along_height ? 1 : 2;
+  p.height = along_height ? size : 1;
+  p.width = along_height ? 1 : size;
+  p.grads = {1.0f, 1.0f};
+  p.boxes = {0.0f, 0.0f, 1.0f, 1.0f};
+  p.box_ind = {0};
+  std::unique_ptr<T[]> out(new T[size]);
+  crg::CropAndResizeGradImageCpu<T>(p.Args(method), out.get(),
+                                    crg::SerialRunner());
+  double sum = 0.0;
+  for (int64_t i = 0; i < size; ++i) sum += static_cast<double>(out[i]);
+  EXPECT(sum == 2.0, p.name << ": output sums to " << sum);
+  EXPECT(static_cast<double>(out[0]) == 1.0 &&
+             static_cast<double>(out[size - 1]) == 1.0,
+         p.name << ": first/last " << static_cast<double>(out[0]) << " "
+                << static_cast<double>(out[size - 1]));
+}
+
+void TestHugeSizes() {
+  for (Method m : {Method::kBilinear, Method::kNearest}) {
+    for (bool along_height : {true, false}) {
+      CheckHugeAxis<float>(16777220, along_height, m);
+      CheckHugeAxis<float>(33554436, along_height, m);
+      CheckHugeAxis<double>(16777220, along_height, m);
+    }
+  }
+}
+
 // Two hand-computed values: a box whose single sample lands between pixels.
 void TestHandComputed() {
   Problem p;

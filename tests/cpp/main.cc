@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
        [&] {
          TestIsaSelection();
          TestHandComputed();
+         TestHugeSizes();
          TestKernel(problems);
        }},
       {"threads", [] { TestThreads(); }},

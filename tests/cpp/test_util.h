@@ -763,6 +763,7 @@ void TestCheckGradImageShapes();
 void TestConversions(bool exhaustive);
 void TestIsaSelection();
 void TestHandComputed();
+void TestHugeSizes();
 void TestKernel(const std::vector<Problem>& problems);
 void TestThreads();
 void TestMemory();
