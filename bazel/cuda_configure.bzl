@@ -1,7 +1,8 @@
 """Finds the CUDA toolkit and exposes it as @local_config_crg_cuda.
 
-Looked up, first match wins: $CUDA_PATH, $CUDA_HOME, /usr/local/cuda, then
-the directory above the first `nvcc` on PATH. Only `--config=cuda` builds
+Looked up, first match wins: the toolkit of $CUDACXX (an nvcc path, as for
+CMake), $CUDA_PATH, $CUDA_HOME, /usr/local/cuda, then the directory above the
+first `nvcc` on PATH. Only `--config=cuda` builds
 use it; a CPU-only build just loads defs.bzl, so a machine without CUDA
 builds fine. The generated repository symlinks the toolkit's include/ and
 libcudart_static.a and defines
@@ -14,6 +15,13 @@ libcudart_static.a and defines
 """
 
 def _cuda_root(rctx):
+    cudacxx = rctx.os.environ.get("CUDACXX", "").strip()
+    if cudacxx and rctx.path(cudacxx).exists:
+        result = rctx.execute(["readlink", "-f", cudacxx])
+        real = result.stdout.strip() if result.return_code == 0 else cudacxx
+        root = real.rsplit("/", 2)[0]
+        if rctx.path(root + "/include/cuda_runtime_api.h").exists:
+            return root
     for var in ["CUDA_PATH", "CUDA_HOME"]:
         root = rctx.os.environ.get(var, "").strip()
         if root and rctx.path(root + "/bin/nvcc").exists:
@@ -79,6 +87,6 @@ cc_library(
 
 cuda_configure = repository_rule(
     implementation = _cuda_configure_impl,
-    environ = ["CUDA_PATH", "CUDA_HOME", "PATH"],
+    environ = ["CUDACXX", "CUDA_PATH", "CUDA_HOME", "PATH"],
     configure = True,
 )

@@ -77,6 +77,23 @@ def test_one_version_string():
     )
 
 
+def test_build_info_records_the_cuda_build():
+    """A CUDA build names its toolkit, GPU architectures and driver floor
+    (docs/gpu.md): CUDA 12 builds TF's set incl. sm_60/70, CUDA 13+ sm_75+."""
+    info = crg.build_info()
+    if not info["cuda"]:
+        assert "cuda_toolkit" not in info
+        return
+    major = int(info["cuda_toolkit"].split(".")[0])
+    assert major >= 12
+    assert info["cuda_min_driver"] == ("r525" if major == 12 else "r580")
+    archs = info["cuda_architectures"]
+    assert archs and all(isinstance(a, str) for a in archs)
+    numbers = [int(a.split("-")[0]) for a in archs]
+    if major >= 13:
+        assert min(numbers) >= 75
+
+
 def test_tensorflow_version_mismatch(tmp_path):
     pkg = copy_package(tmp_path)
     info = json.loads((pkg / "_build_info.json").read_text())
