@@ -575,16 +575,28 @@ cudaError_t LaunchCropAndResizeGradImageTyped(const GradImageArgs& args,
                                               void* scratch,
                                               size_t scratch_bytes,
                                               cudaStream_t stream) {
+  // The launches below report errors through cudaGetLastError(), which would
+  // also return an earlier, unrelated error of this thread: clear it first.
+  (void)cudaGetLastError();
   Sizes s;
   if (!ValidateArgsAndComputeSizes(args, &s)) return cudaErrorInvalidValue;
   if (s.output == 0) return cudaSuccess;
   if (output == nullptr) return cudaErrorInvalidValue;
+  // The kernels access the output by element (and, for double in
+  // deterministic mode, as int64) and the inputs as 4-byte words: a
+  // misaligned pointer (e.g. a view from CuPy or torch) would fault inside a
+  // kernel and poison the caller's CUDA context, so refuse it here.
+  if (!IsAligned(output, sizeof(T))) return cudaErrorMisalignedAddress;
   if (s.samples == 0) {
     return cudaMemsetAsync(output, 0, s.output * sizeof(T), stream);
   }
   if (args.grads == nullptr || args.boxes == nullptr ||
       args.box_ind == nullptr) {
     return cudaErrorInvalidValue;
+  }
+  if (!IsAligned(args.grads, 4) || !IsAligned(args.boxes, 4) ||
+      !IsAligned(args.box_ind, 4)) {
+    return cudaErrorMisalignedAddress;
   }
   const size_t needed = ScratchBytes<T>(s, deterministic);
   if (needed > 0 && (scratch == nullptr || scratch_bytes < needed ||
@@ -632,16 +644,30 @@ cudaError_t LaunchCropAndResizeGradImage(const GradImageArgs& args, DType dtype,
 cudaError_t LaunchCheckBoxValues(const float* boxes, const int32_t* box_ind,
                                  int64_t num_boxes, int64_t batch,
                                  int32_t* device_status, cudaStream_t stream) {
+  (void)cudaGetLastError();  // As in LaunchCropAndResizeGradImageTyped.
   if (device_status == nullptr || num_boxes < 0) return cudaErrorInvalidValue;
+  if (!IsAligned(device_status, 4)) return cudaErrorMisalignedAddress;
   cudaError_t err = cudaMemsetAsync(device_status, 0, sizeof(int32_t), stream);
   if (err != cudaSuccess || num_boxes == 0) return err;
   if (boxes == nullptr || box_ind == nullptr) return cudaErrorInvalidValue;
+  if (!IsAligned(boxes, 4) || !IsAligned(box_ind, 4)) {
+    return cudaErrorMisalignedAddress;
+  }
   int blocks = 0;
   err = GridSize(num_boxes, &blocks);
   if (err != cudaSuccess) return err;
   CheckBoxValuesKernel<<<blocks, kThreadsPerBlock, 0, stream>>>(
       boxes, box_ind, num_boxes, batch, device_status);
   return cudaGetLastError();
+}
+
+cudaError_t CheckKernelImage() {
+  cudaFuncAttributes attributes;
+  const cudaError_t err =
+      cudaFuncGetAttributes(&attributes, CheckBoxValuesKernel);
+  // Not this thread's error to keep: the callers report it themselves.
+  if (err != cudaSuccess) (void)cudaGetLastError();
+  return err;
 }
 
 }  // namespace cuda

@@ -64,7 +64,11 @@ size_t GradImageScratchBytes(const GradImageArgs& args, DType dtype,
 // with the error bound documented in cuda/README.md.
 //
 // Returns cudaErrorInvalidValue for negative sizes, null pointers where data
-// is needed, an unknown method or dtype, or too small / misaligned scratch.
+// is needed, an unknown method or dtype, or too small / misaligned scratch;
+// cudaErrorMisalignedAddress, before enqueueing anything, for an output not
+// aligned to its element size or grads, boxes or box_ind not aligned to 4
+// bytes. Both launchers clear this thread's stale CUDA error on entry, so a
+// returned error is their own.
 cudaError_t LaunchCropAndResizeGradImage(const GradImageArgs& args, DType dtype,
                                          bool deterministic, void* output,
                                          void* scratch, size_t scratch_bytes,
@@ -90,9 +94,16 @@ enum BoxCheckStatus : int32_t {
 // it: kBoxIndexOutOfRange wins over kBoxesNonFinite when both occur. The
 // caller copies it back (e.g. cudaMemcpyAsync + stream sync) and raises
 // OutOfRange / InvalidArgument. boxes is [num_boxes, 4], box_ind [num_boxes].
+// cudaErrorMisalignedAddress for a pointer not aligned to 4 bytes.
 cudaError_t LaunchCheckBoxValues(const float* boxes, const int32_t* box_ind,
                                  int64_t num_boxes, int64_t batch,
                                  int32_t* device_status, cudaStream_t stream);
+
+// Whether this build has code the current device can run: cudaSuccess, or
+// cudaErrorNoKernelImageForDevice (or cudaErrorInvalidDeviceFunction) when
+// the binary holds neither SASS for the device's architecture nor PTX it can
+// JIT. Asks the runtime about one of the kernels; launches nothing.
+cudaError_t CheckKernelImage();
 
 }  // namespace cuda
 }  // namespace crop_and_resize_grad

@@ -5,6 +5,13 @@
 #
 #   scripts/gpu_check.sh OUTDIR
 #
+# Steps: build _kernels for the local GPU (CMake `native` architecture when
+# CMake >= 3.24, else the compute capability nvidia-smi reports, else 90),
+# check with `cuobjdump -sass` that the sm_90+ build has the vector atomics,
+# run the CUDA tests (CuPy, or torch where CuPy's NVRTC cannot compile), run
+# the edge-case tests under `compute-sanitizer --tool memcheck`, then the GPU
+# benchmark.
+#
 # Writes OUTDIR/gpu_check.log (everything) and OUTDIR/gpu_check.json (build
 # status, test counts, benchmark results), plus OUTDIR/pytest.xml and
 # OUTDIR/bench_gpu.json. Every step runs under `timeout`; the whole check stays
@@ -54,6 +61,8 @@ TESTS_RC=""
 TEST_PATHS=""
 GPU_ENV=""
 BENCH_RC=""
+SASS_RC=""
+MEMCHECK_RC=""
 LAST_RC=0
 
 log() { printf '%s\n' "$*" | tee -a "$LOG"; }
@@ -89,7 +98,8 @@ write_json() {
     S_BUILD_OK="$BUILD_OK" S_BUILD_ARCH="$BUILD_ARCH" S_BUILD_DIR="$BUILD_DIR" \
     S_KERNELS_SO="$KERNELS_SO" S_TESTS_RC="$TESTS_RC" S_TEST_PATHS="$TEST_PATHS" \
     S_GPU_ENV="$GPU_ENV" S_BENCH_RC="$BENCH_RC" S_JUNIT="$JUNIT" S_BENCH_JSON="$BENCH_JSON" \
-    S_STEPS="$STEPS" S_LOG="$LOG" S_ELAPSED=$((SECONDS - START)) S_BUDGET="$BUDGET"
+    S_STEPS="$STEPS" S_LOG="$LOG" S_ELAPSED=$((SECONDS - START)) S_BUDGET="$BUDGET" \
+    S_SASS_RC="$SASS_RC" S_MEMCHECK_RC="$MEMCHECK_RC"
   if ! timeout 30 "$PY" - "$JSON" <<'PYEOF' 2>>"$LOG"; then
 import json, os, sys
 import xml.etree.ElementTree as ET
@@ -145,6 +155,8 @@ out = {
     "build": {"ok": e["S_BUILD_OK"] == "true", "cuda_architectures": e["S_BUILD_ARCH"] or None,
               "dir": e["S_BUILD_DIR"], "kernels": e["S_KERNELS_SO"] or None},
     "tests": tests,
+    "sass_vector_atomics_rc": opt_int(e["S_SASS_RC"]),
+    "memcheck_rc": opt_int(e["S_MEMCHECK_RC"]),
     "bench": bench,
     "steps": steps,
     "elapsed_s": opt_int(e["S_ELAPSED"]),
@@ -213,12 +225,33 @@ for pkg in numpy pytest; do
 done
 
 # ---- 3. Build _kernels for the local GPU ---------------------------------------
+# Python's headers and pybind11's CMake files, from the interpreter itself
+# (CMake's own search can miss a pyenv/venv Python 3.12).
+PY_INCLUDE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)
+PYBIND11_DIR=$("$PY" -m pybind11 --cmakedir 2>/dev/null || true)
+PY_ARGS=(-DPython3_EXECUTABLE="$(command -v "$PY")")
+if [[ -n $PY_INCLUDE && -f $PY_INCLUDE/Python.h ]]; then
+  PY_ARGS+=(-DPython3_INCLUDE_DIR="$PY_INCLUDE")
+else
+  log "### Python.h not found (include dir '${PY_INCLUDE:-?}'): install the Python development headers (e.g. python3.12-dev)"
+fi
+[[ -n $PYBIND11_DIR ]] && PY_ARGS+=(-Dpybind11_DIR="$PYBIND11_DIR")
 configure() { # configure ARCH
   run_step "configure-$1" 120 cmake -S "$REPO" -B "$BUILD_DIR" -DCRG_BUILD_TF_OP=OFF -DCRG_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES="$1" -DCMAKE_BUILD_TYPE=Release \
-    -DPython3_EXECUTABLE="$(command -v "$PY")"
+    -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="$1" -DCMAKE_BUILD_TYPE=Release \
+    "${PY_ARGS[@]}"
 }
-ARCHS=(native 90)
+# CMake's `native` needs CMake 3.24; else the GPU's own compute capability.
+CMAKE_VERSION=$(cmake --version 2>/dev/null | sed -n 's/^cmake version \([0-9]*\.[0-9]*\).*/\1/p')
+GPU_CC=$(timeout 30 nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .' || true)
+ARCHS=()
+if [[ -n $CMAKE_VERSION ]] && printf '3.24\n%s\n' "$CMAKE_VERSION" | sort -V -C; then
+  ARCHS+=(native)
+else
+  log "### CMake ${CMAKE_VERSION:-?} < 3.24 has no 'native' CUDA architecture: using the GPU's (${GPU_CC:-unknown})"
+fi
+[[ $GPU_CC =~ ^[0-9]+$ ]] && ARCHS+=("$GPU_CC")
+ARCHS+=(90)
 [[ -n "${CRG_CUDA_ARCH:-}" ]] && ARCHS=("$CRG_CUDA_ARCH")
 for arch in "${ARCHS[@]}"; do
   configure "$arch"
@@ -252,6 +285,26 @@ if [[ $BUILD_OK != true ]]; then
 fi
 export CRG_KERNELS_DIR=$BUILD_DIR
 
+# ---- 3b. The sm_90+ SASS has the vector atomics ----------------------------------
+# RED/ATOM .F32x4 and .F32x2 (e.g. REDG.E.ADD.F32x4.FTZ.RN.STRONG.GPU): the
+# float4/float2 atomicAdd of the atomic mode. Only for SASS of sm_90 or newer.
+CUOBJDUMP=$(command -v cuobjdump || echo "$(dirname "$NVCC")/cuobjdump")
+if [[ -x $CUOBJDUMP ]]; then
+  run_step sass-vector-atomics 60 bash -c '
+    sass=$("$1" -sass "$2") || exit 2
+    archs=$(grep -o "code for sm_[0-9]*" <<<"$sass" | sort -u | tr "\n" " ")
+    echo "SASS for: $archs"
+    if ! grep -Eq "code for sm_(9[0-9]|1[0-9][0-9])" <<<"$sass"; then
+      echo "no sm_90+ SASS in this build: no vector atomics expected"; exit 0
+    fi
+    grep -oE "\b(RED|REDG|ATOM|ATOMG)\.[A-Z0-9_.x]*" <<<"$sass" | sort | uniq -c
+    grep -Eq "\b(RED|REDG|ATOM|ATOMG)\.[A-Z0-9_.]*F32x4" <<<"$sass" &&
+      grep -Eq "\b(RED|REDG|ATOM|ATOMG)\.[A-Z0-9_.]*F32x2" <<<"$sass"' _ "$CUOBJDUMP" "$KERNELS_SO"
+  SASS_RC=$LAST_RC
+else
+  log "### cuobjdump not found: SASS check skipped"
+fi
+
 # ---- 4. Tests -------------------------------------------------------------------
 TEST_ARGS=(tests/gpu)
 [[ -f tests/test_kernels_cpu.py ]] && TEST_ARGS+=(tests/test_kernels_cpu.py)
@@ -275,6 +328,18 @@ limit=$((left - 100)) # leave time for the benchmark
 run_step pytest "$limit" "$PY" -m pytest "${PYTEST_OPTS[@]}" "${TEST_ARGS[@]}"
 TESTS_RC=$LAST_RC
 
+# ---- 4b. Edge cases under compute-sanitizer memcheck -----------------------------
+SANITIZER=$(command -v compute-sanitizer || echo "$(dirname "$NVCC")/compute-sanitizer")
+if [[ -x $SANITIZER && $GPU_ENV == ok* ]]; then
+  MEMCHECK_OPTS=(-q -x -p no:cacheprovider)
+  [[ " ${PYTEST_OPTS[*]} " == *" --confcutdir=tests/gpu "* ]] && MEMCHECK_OPTS+=(--confcutdir=tests/gpu)
+  run_step memcheck 150 "$SANITIZER" --tool memcheck --error-exitcode 86 --target-processes all \
+    "$PY" -m pytest "${MEMCHECK_OPTS[@]}" tests/gpu/test_cuda_validation.py
+  MEMCHECK_RC=$LAST_RC
+else
+  log "### compute-sanitizer not found (or CUDA tests cannot run): memcheck skipped"
+fi
+
 # ---- 5. Benchmark ---------------------------------------------------------------
 left=$(time_left)
 limit=$((left > 200 ? 200 : left))
@@ -287,6 +352,16 @@ BENCH_RC=$LAST_RC
 if [[ $TESTS_RC != 0 ]]; then
   STATUS=tests_failed
   MESSAGE="pytest rc=$TESTS_RC"
+  exit 1
+fi
+if [[ -n $SASS_RC && $SASS_RC != 0 ]]; then
+  STATUS=tests_failed
+  MESSAGE="the sm_90+ SASS lacks the float4/float2 vector atomics (rc=$SASS_RC)"
+  exit 1
+fi
+if [[ -n $MEMCHECK_RC && $MEMCHECK_RC != 0 ]]; then
+  STATUS=tests_failed
+  MESSAGE="compute-sanitizer memcheck over tests/gpu/test_cuda_validation.py: rc=$MEMCHECK_RC"
   exit 1
 fi
 if [[ $GPU_ENV != ok* ]]; then

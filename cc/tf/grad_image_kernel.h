@@ -1,5 +1,7 @@
-// The OpKernel shared by the CPU and GPU registrations: validation up front,
-// output allocation, then a device functor that runs the TF-free kernel.
+// The image-gradient OpKernel of the CPU registration (validation up front,
+// output allocation, then a device functor that runs the TF-free kernel),
+// and the helpers the asynchronous GPU kernel (grad_image_kernel_gpu.cc)
+// shares with it: attributes, shape checks, storage types.
 #ifndef CROP_AND_RESIZE_GRAD_CC_TF_GRAD_IMAGE_KERNEL_H_
 #define CROP_AND_RESIZE_GRAD_CC_TF_GRAD_IMAGE_KERNEL_H_
 
@@ -36,9 +38,9 @@ typename StorageOf<T>::type* StoragePointer(tensorflow::Tensor* t) {
   return reinterpret_cast<typename StorageOf<T>::type*>(t->flat<T>().data());
 }
 
-// The per-device half of the op. CheckBoxes validates the box values (on the
-// host for CPU, with a device-side check on GPU) before the output is
-// allocated; operator() then fills the allocated output.
+// The per-device half of the op. CheckBoxes validates the box values on the
+// host before the output is allocated; operator() then fills the allocated
+// output.
 template <typename Device, typename T>
 struct GradImageFunctor {
   absl::Status CheckBoxes(tensorflow::OpKernelContext* ctx,
@@ -65,18 +67,25 @@ inline absl::Status CheckGradImageInputShapes(
       {args->batch, args->height, args->width, args->depth}, output_shape);
 }
 
+// The op's attributes, shared by the CPU and GPU kernels.
+inline absl::Status ReadGradImageAttrs(tensorflow::OpKernelConstruction* ctx,
+                                       Method* method, bool* deterministic) {
+  std::string name;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("method", &name));
+  if (name != "bilinear" && name != "nearest") {
+    return InvalidArgument("method must be 'bilinear' or 'nearest', got '",
+                           name, "'");
+  }
+  *method = name == "bilinear" ? Method::kBilinear : Method::kNearest;
+  return ctx->GetAttr("deterministic", deterministic);
+}
+
 template <typename Device, typename T>
 class CropAndResizeGradImageOp : public tensorflow::OpKernel {
  public:
   explicit CropAndResizeGradImageOp(tensorflow::OpKernelConstruction* ctx)
       : OpKernel(ctx) {
-    std::string method;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("method", &method));
-    OP_REQUIRES(ctx, method == "bilinear" || method == "nearest",
-                InvalidArgument("method must be 'bilinear' or 'nearest', got '",
-                                method, "'"));
-    method_ = method == "bilinear" ? Method::kBilinear : Method::kNearest;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("deterministic", &deterministic_));
+    OP_REQUIRES_OK(ctx, ReadGradImageAttrs(ctx, &method_, &deterministic_));
   }
 
   void Compute(tensorflow::OpKernelContext* ctx) override {

@@ -1,119 +1,104 @@
-// GPU registration (built when CUDA is on). Box values live on the device:
-// a check kernel reduces them to one status word, which is copied back and
-// waited for before the main launch, so a bad box gives the same TF error as
-// on the CPU. That costs one tiny kernel, a 4-byte copy and a stream sync.
+// GPU registration (built when CUDA is on), as an AsyncOpKernel. Box values
+// live on the device: a check kernel reduces them to one status word, copied
+// asynchronously into pinned host memory; TF's event manager then runs the
+// rest (fail with the CPU's error, or allocate the output and launch) once
+// the stream gets there. No call blocks the executor thread or synchronizes
+// the stream (cc/tf/gpu_util.h, RunAfterDeviceBoxCheck).
 #include <cuda_runtime_api.h>
 
+#include "cc/tf/gpu_util.h"
 #include "cc/tf/grad_image_kernel.h"
 #include "cc/tf/op_names.h"
 #include "cuda/grad_image.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/util/determinism.h"
-#include "xla/stream_executor/stream.h"
-#include "xla/stream_executor/stream_executor.h"
 
 namespace crop_and_resize_grad {
 
-// A tag type: the op library never touches Eigen's GPU device itself.
-struct GPUDevice {};
-
 namespace {
 
-absl::Status CudaStatus(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return absl::OkStatus();
-  return absl::InternalError(
-      absl::StrCat(what, " failed: ", cudaGetErrorString(err)));
-}
-
-// TF's stream for this op, with our (static) CUDA runtime pointed at the
-// stream's device: the runtime keeps its own current device per thread.
-absl::Status SetDeviceAndGetStream(tensorflow::OpKernelContext* ctx,
-                                   cudaStream_t* stream) {
-  stream_executor::Stream* se_stream = ctx->op_device_context()->stream();
-  const int ordinal = se_stream->parent()->device_ordinal();
-  if (ordinal >= 0) {
-    TF_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(ordinal), "cudaSetDevice"));
-  }
-  *stream =
-      static_cast<cudaStream_t>(se_stream->platform_specific_handle().stream);
-  return absl::OkStatus();
-}
-
-// Runs the device-side box check and returns its verdict as a TF status.
-absl::Status CheckBoxesOnDevice(tensorflow::OpKernelContext* ctx,
-                                const GradImageArgs& args,
-                                cudaStream_t stream) {
-  if (args.num_boxes == 0) return absl::OkStatus();
-  tensorflow::Tensor status;
-  TF_RETURN_IF_ERROR(ctx->allocate_temp(tensorflow::DT_INT32,
-                                        tensorflow::TensorShape({1}), &status));
-  int32_t* device_status = status.flat<int32_t>().data();
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cuda::LaunchCheckBoxValues(args.boxes, args.box_ind, args.num_boxes,
-                                 args.batch, device_status, stream),
-      "box check launch"));
-  int32_t host_status = 0;
-  TF_RETURN_IF_ERROR(CudaStatus(
-      cudaMemcpyAsync(&host_status, device_status, sizeof(host_status),
-                      cudaMemcpyDeviceToHost, stream),
-      "box check copy"));
-  TF_RETURN_IF_ERROR(
-      CudaStatus(cudaStreamSynchronize(stream), "box check sync"));
-  switch (host_status) {
-    case cuda::kBoxesOk:
-      return absl::OkStatus();
-    case cuda::kBoxIndexOutOfRange:
-      return OutOfRange(BoxIndexOutOfRangeMessage(args.batch));
-    default:
-      return InvalidArgument(NonFiniteBoxesMessage());
-  }
-}
-
-}  // namespace
-
 template <typename T>
-struct GradImageFunctor<GPUDevice, T> {
-  absl::Status CheckBoxes(tensorflow::OpKernelContext* ctx,
-                          const GradImageArgs& args) {
+class CropAndResizeGradImageGpuOp : public tensorflow::AsyncOpKernel {
+ public:
+  explicit CropAndResizeGradImageGpuOp(tensorflow::OpKernelConstruction* ctx)
+      : AsyncOpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ReadGradImageAttrs(ctx, &method_, &deterministic_));
+  }
+
+  void ComputeAsync(tensorflow::OpKernelContext* ctx,
+                    DoneCallback done) override {
+    const tensorflow::Tensor& grads = ctx->input(0);
+    const tensorflow::Tensor& boxes = ctx->input(1);
+    const tensorflow::Tensor& box_ind = ctx->input(2);
+    const tensorflow::Tensor& image_size = ctx->input(3);
+
+    GradImageArgs args;
+    tensorflow::TensorShape output_shape;
+    OP_REQUIRES_OK_ASYNC(
+        ctx,
+        CheckGradImageInputShapes(grads, boxes, box_ind, image_size, &args,
+                                  &output_shape),
+        done);
+    args.method = method_;
+    args.grads = grads.flat<float>().data();
+    args.boxes = boxes.flat<float>().data();
+    args.box_ind = box_ind.flat<int32_t>().data();
+    const bool deterministic =
+        deterministic_ || tensorflow::OpDeterminismRequired();
+    // Runs after the box check passed, possibly on another thread; the
+    // inputs stay alive until done().
+    auto compute = [ctx, args, output_shape, deterministic]() {
+      const absl::Status status =
+          Launch(ctx, args, output_shape, deterministic);
+      if (!status.ok()) ctx->CtxFailureWithWarning(__FILE__, __LINE__, status);
+    };
+    RunAfterDeviceBoxCheck(ctx, args.boxes, args.box_ind, args.num_boxes,
+                           args.batch, std::move(compute), std::move(done));
+  }
+
+ private:
+  // Allocates the output and enqueues the kernels (no OP_REQUIRES: this runs
+  // inside an asynchronous kernel, on TF's event-manager thread).
+  static absl::Status Launch(tensorflow::OpKernelContext* ctx,
+                             const GradImageArgs& args,
+                             const tensorflow::TensorShape& output_shape,
+                             bool deterministic) {
+    using Storage = typename StorageOf<T>::type;
+    tensorflow::Tensor* output = nullptr;
+    TF_RETURN_IF_ERROR(ctx->allocate_output(0, output_shape, &output));
+    if (output->NumElements() == 0) return absl::OkStatus();
     cudaStream_t stream = nullptr;
     TF_RETURN_IF_ERROR(SetDeviceAndGetStream(ctx, &stream));
-    return CheckBoxesOnDevice(ctx, args, stream);
-  }
-
-  void operator()(tensorflow::OpKernelContext* ctx, const GradImageArgs& args,
-                  bool deterministic, tensorflow::Tensor* output) {
-    using Storage = typename StorageOf<T>::type;
-    cudaStream_t stream = nullptr;
-    OP_REQUIRES_OK(ctx, SetDeviceAndGetStream(ctx, &stream));
-    if (output->NumElements() == 0) return;
-    deterministic = deterministic || tensorflow::OpDeterminismRequired();
     const cuda::DType dtype = cuda::DTypeOf<Storage>::value;
     const size_t scratch_bytes =
         cuda::GradImageScratchBytes(args, dtype, deterministic);
     tensorflow::Tensor scratch;
     void* scratch_data = nullptr;
     if (scratch_bytes > 0) {
-      OP_REQUIRES_OK(
-          ctx, ctx->allocate_temp(tensorflow::DT_INT8,
-                                  tensorflow::TensorShape(
-                                      {static_cast<int64_t>(scratch_bytes)}),
-                                  &scratch));
+      TF_RETURN_IF_ERROR(ctx->allocate_temp(
+          tensorflow::DT_INT8,
+          tensorflow::TensorShape({static_cast<int64_t>(scratch_bytes)}),
+          &scratch));
       scratch_data = scratch.flat<int8_t>().data();
     }
-    OP_REQUIRES_OK(ctx, CudaStatus(cuda::LaunchCropAndResizeGradImage(
-                                       args, dtype, deterministic,
-                                       StoragePointer<T>(output), scratch_data,
-                                       scratch_bytes, stream),
-                                   "crop_and_resize_grad launch"));
+    return CudaStatus(cuda::LaunchCropAndResizeGradImage(
+                          args, dtype, deterministic, StoragePointer<T>(output),
+                          scratch_data, scratch_bytes, stream),
+                      "crop_and_resize_grad launch");
   }
+
+  Method method_ = Method::kBilinear;
+  bool deterministic_ = false;
 };
+
+}  // namespace
 
 #define CRG_REGISTER_GPU(T)                                   \
   REGISTER_KERNEL_BUILDER(Name(kGradImageOpName)              \
                               .Device(tensorflow::DEVICE_GPU) \
                               .TypeConstraint<T>("T")         \
                               .HostMemory("image_size"),      \
-                          CropAndResizeGradImageOp<GPUDevice, T>);
+                          CropAndResizeGradImageGpuOp<T>);
 
 CRG_REGISTER_GPU(Eigen::half);
 CRG_REGISTER_GPU(Eigen::bfloat16);

@@ -61,8 +61,15 @@ box_ind: [num_boxes] image index of each box, in [0, batch).
 image_size: [4] = [batch, height, width, depth] of the image.
 output: [batch, height, width, depth] gradient with respect to the image.
 method: sampling method of the forward crop_and_resize.
-deterministic: request the bitwise-reproducible GPU algorithm. The CPU
-  kernel is always deterministic.
+deterministic: request the bitwise-reproducible GPU algorithm (also used
+  under op determinism). The CPU kernel is always deterministic and exact to
+  float32 (double) summation. On the GPU, each contribution is rounded to a
+  multiple of q = 2^(floor(log2 max|grads|) + ceil(log2(N*ch*cw)) - 60), so
+  an element with C contributions is off by at most C*q/2 from the exact sum,
+  then rounded once to T: float32 and float64 add half an ulp of T, half
+  and bfloat16 half an ulp of float32 plus half an ulp of T. The bound is
+  absolute, relative to the largest gradient, not to the element (full
+  statement: docs/semantics.md, "Precision per dtype").
 )doc");
 
 }  // namespace crop_and_resize_grad

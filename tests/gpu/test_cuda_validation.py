@@ -240,3 +240,31 @@ def test_launcher_rejects_bad_arguments(gpu, rng):
     )
     gpu.be.synchronize()
     assert np.isfinite(gpu.be.to_numpy(out)).all()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_launcher_rejects_misaligned_pointers(gpu, rng, dtype, deterministic):
+    """An output not aligned to its element size, or grads not aligned to 4
+    bytes (a byte view from CuPy or torch), is refused before anything is
+    enqueued ("misaligned address"), and the CUDA context stays usable."""
+    case = cases.make_case(rng, 1, 5, 5, 4, 6, 3, 3, "normal")
+    be = gpu.be
+    launch = gpu.launch(case, dtype, "bilinear", deterministic=deterministic)
+    itemsize = np.dtype(np.float64 if dtype == "float64" else np.float32).itemsize
+    out_bytes = int(np.prod(case.image_size)) * (2 if dtype == "float16" else itemsize)
+    good_out = launch.out
+    big = be.empty([out_bytes + 64], "uint8")
+    launch.out = big[itemsize // 2 + 1 : itemsize // 2 + 1 + out_bytes]
+    with pytest.raises(RuntimeError, match="misaligned"):
+        launch.launch()
+    launch.out = good_out
+    good_grads = launch.grads
+    gbig = be.empty([case.grads.nbytes + 64], "uint8")
+    launch.grads = gbig[2 : 2 + case.grads.nbytes]
+    with pytest.raises(RuntimeError, match="misaligned"):
+        launch.launch()
+    launch.grads = good_grads
+    launch.launch()
+    be.synchronize()
+    assert np.isfinite(gpu.be.to_numpy(launch.out).astype(np.float64)).all()

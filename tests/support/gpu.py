@@ -175,7 +175,15 @@ class CupyBackend(Backend):
     def usable():
         import cupy as cp  # noqa: PLC0415
 
-        return cp.cuda.runtime.getDeviceCount() > 0
+        if cp.cuda.runtime.getDeviceCount() <= 0:
+            return False
+        # CuPy compiles its elementwise kernels with NVRTC at first use; a
+        # CuPy whose NVRTC cannot target this GPU or driver (e.g. cupy-cuda12x
+        # next to a CUDA 13 stack) fails here instead of in every test, and
+        # torch is used instead.
+        x = cp.arange(8, dtype=cp.float32)
+        x.fill(1.5)
+        return float((cp.abs(x) * 2).sum().get()) == 24.0
 
     def _np_dtype(self, dtype):
         return _host_dtype(dtype)
