@@ -101,7 +101,7 @@ def time_workload(name, repeats):
         )
 
     def grad_boxes_xla():
-        from crop_and_resize_grad import xla
+        from crop_and_resize_grad import _xla as xla
 
         return xla.crop_and_resize_grad_boxes(x["grads"], x["image"], x["boxes"], x["box_ind"])
 
@@ -131,7 +131,7 @@ def time_workload(name, repeats):
 def form_child(name, form, repeats):
     """One image-gradient form, in this (fresh) process: time and XLA memory."""
     import tensorflow as tf
-    from crop_and_resize_grad import xla
+    from crop_and_resize_grad import _xla as xla
 
     xla._IMAGE_GRAD_FORM = form
     x = _inputs(name)

@@ -1,6 +1,6 @@
 """XLA (``jit_compile=True``) on the CPU: the wrapper, the raw image-gradient op,
 the boxes gradient and a Keras model compile, through the lowerings in
-``crop_and_resize_grad.xla``, and agree with the non-XLA run and with float64
+``crop_and_resize_grad._xla``, and agree with the non-XLA run and with float64
 references (docs/xla.md)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from crop_and_resize_grad import xla as crg_xla
+from crop_and_resize_grad import _xla as crg_xla
 from support.numerics import METHODS
 from support.reference import _axis_taps, grad_image_reference, inside, sample_coordinates
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from crop_and_resize_grad import xla as _xla
+from crop_and_resize_grad import _xla
 from crop_and_resize_grad.ops import (
     METHODS,
     OP_NAME,

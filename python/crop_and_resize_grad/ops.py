@@ -7,8 +7,7 @@ from typing import Union
 import numpy as np
 import tensorflow as tf
 
-from crop_and_resize_grad import _loader
-from crop_and_resize_grad import xla as _xla
+from crop_and_resize_grad import _loader, _xla
 
 #: Registered name of the op (namespaced: it cannot clash with TF's builtin).
 OP_NAME = "CropAndResizeGrad>CropAndResizeGradImage"
