@@ -23,11 +23,11 @@ std::string ShapeString(const Shape& shape) {
   return s + "]";
 }
 
-CheckResult CheckGradImageShapes(const Shape& grads, const Shape& boxes,
-                                 const Shape& box_ind,
-                                 const Shape& image_size_shape,
-                                 const int64_t* image_size_values,
-                                 GradImageArgs* args) {
+namespace {
+
+// The checks both gradients share: grads, boxes and box_ind, and N.
+CheckResult CheckCropShapes(const Shape& grads, const Shape& boxes,
+                            const Shape& box_ind) {
   if (grads.rank != 4) {
     return Invalid(
         "grads must be 4-D [num_boxes, crop_height, crop_width, depth], got "
@@ -57,6 +57,19 @@ CheckResult CheckGradImageShapes(const Shape& grads, const Shape& boxes,
                    " boxes but boxes has " + std::to_string(num_boxes) +
                    " rows");
   }
+  return {};
+}
+
+}  // namespace
+
+CheckResult CheckGradImageShapes(const Shape& grads, const Shape& boxes,
+                                 const Shape& box_ind,
+                                 const Shape& image_size_shape,
+                                 const int64_t* image_size_values,
+                                 GradImageArgs* args) {
+  CheckResult common = CheckCropShapes(grads, boxes, box_ind);
+  if (!common.ok()) return common;
+  const int64_t num_boxes = boxes.dim(0);
   if (image_size_shape.rank != 1 || image_size_shape.dim(0) != 4) {
     return Invalid(
         "image_size must be 1-D with 4 elements [batch, height, width, "
@@ -102,6 +115,35 @@ CheckResult CheckGradImageShapes(const Shape& grads, const Shape& boxes,
   args->height = height;
   args->width = width;
   args->depth = depth;
+  return {};
+}
+
+CheckResult CheckGradBoxesShapes(const Shape& grads, const Shape& image,
+                                 const Shape& boxes, const Shape& box_ind,
+                                 GradBoxesArgs* args) {
+  CheckResult common = CheckCropShapes(grads, boxes, box_ind);
+  if (!common.ok()) return common;
+  if (image.rank != 4) {
+    return Invalid(
+        "image must be 4-D [batch, height, width, depth], got shape " +
+        ShapeString(image));
+  }
+  if (image.dim(1) <= 0 || image.dim(2) <= 0) {
+    return Invalid("image height and width must be positive, got shape " +
+                   ShapeString(image));
+  }
+  if (image.dim(3) != grads.dim(3)) {
+    return Invalid("image and grads are incompatible: depth " +
+                   std::to_string(image.dim(3)) + " in image but " +
+                   std::to_string(grads.dim(3)) + " in grads");
+  }
+  args->num_boxes = boxes.dim(0);
+  args->crop_height = grads.dim(1);
+  args->crop_width = grads.dim(2);
+  args->batch = image.dim(0);
+  args->height = image.dim(1);
+  args->width = image.dim(2);
+  args->depth = image.dim(3);
   return {};
 }
 

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "cc/core/grad_boxes_args.h"
 #include "cc/core/grad_image_args.h"
 
 namespace crop_and_resize_grad {
@@ -41,6 +42,14 @@ CheckResult CheckGradImageShapes(const Shape& grads, const Shape& boxes,
                                  const Shape& image_size_shape,
                                  const int64_t* image_size_values,
                                  GradImageArgs* args);
+
+// Checks the shapes of the boxes-gradient inputs (grads, image, boxes,
+// box_ind) with the image gradient's rules and messages, plus: image 4-D
+// with positive height and width, and the same depth as grads. On success
+// fills the sizes in `args` (not the data pointers nor the method).
+CheckResult CheckGradBoxesShapes(const Shape& grads, const Shape& image,
+                                 const Shape& boxes, const Shape& box_ind,
+                                 GradBoxesArgs* args);
 
 // Checks the values of boxes and box_ind: every coordinate finite and every
 // index in [0, batch). Shapes must have been checked. Reports the first bad

@@ -16,8 +16,10 @@
 #include <vector>
 
 #include "cc/core/checks.h"
+#include "cc/core/cpu/grad_boxes.h"
 #include "cc/core/cpu/grad_image.h"
 #if CRG_WITH_CUDA
+#include "cuda/grad_boxes.h"
 #include "cuda/grad_image.h"
 #endif
 
@@ -163,6 +165,86 @@ py::array GradImageCpu(FloatArray grads, FloatArray boxes, IndexArray box_ind,
   return out;
 }
 
+int ThreadsOrDefault(int num_threads) {
+  return num_threads > 0
+             ? num_threads
+             : static_cast<int>(std::thread::hardware_concurrency());
+}
+
+// Shapes checked as the TF op checks them; data pointers left empty.
+GradBoxesArgs BoxesShapeArgs(const std::vector<int64_t>& grads_shape,
+                             const std::vector<int64_t>& image_shape,
+                             const std::vector<int64_t>& boxes_shape,
+                             const std::vector<int64_t>& box_ind_shape,
+                             const std::string& method) {
+  GradBoxesArgs args;
+  ThrowIfBad(CheckGradBoxesShapes(ToShape(grads_shape), ToShape(image_shape),
+                                  ToShape(boxes_shape), ToShape(box_ind_shape),
+                                  &args));
+  args.method = ParseMethod(method);
+  return args;
+}
+
+// The image's element type: its NumPy dtype (float16, float32, float64,
+// bfloat16 from ml_dtypes), or bfloat16 for uint16 bits when image_dtype says
+// so.
+std::string ImageDType(const py::array& image, const std::string& image_dtype) {
+  const std::string name = py::str(image.dtype().attr("name"));
+  if (image_dtype.empty()) {
+    if (name == "float16" || name == "float32" || name == "float64" ||
+        name == "bfloat16") {
+      return name;
+    }
+  } else if (image_dtype == "bfloat16" &&
+             (name == "uint16" || name == "bfloat16")) {
+    return image_dtype;
+  } else if (image_dtype == name) {
+    return name;
+  }
+  throw py::type_error(
+      "image must be float16, bfloat16 (or uint16 bits with "
+      "image_dtype='bfloat16'), float32 or float64, got " +
+      name +
+      (image_dtype.empty() ? "" : " with image_dtype='" + image_dtype + "'"));
+}
+
+template <typename T>
+void RunBoxesCpu(const GradBoxesArgs& args, const py::array& image,
+                 float* output, int num_threads) {
+  const T* data = reinterpret_cast<const T*>(image.data());
+  const ParallelRunner runner = ThreadRunner(num_threads);
+  py::gil_scoped_release release;
+  CropAndResizeGradBoxesCpu(args, data, output, runner);
+}
+
+// Returns the boxes gradient, float32 [num_boxes, 4].
+py::array GradBoxesCpu(FloatArray grads, py::array image, FloatArray boxes,
+                       IndexArray box_ind, const std::string& method,
+                       int num_threads, const std::string& image_dtype) {
+  const std::string dtype = ImageDType(image, image_dtype);
+  image = py::array::ensure(image, py::array::c_style);
+  GradBoxesArgs args = BoxesShapeArgs(ShapeOf(grads), ShapeOf(image),
+                                      ShapeOf(boxes), ShapeOf(box_ind), method);
+  args.grads = grads.data();
+  args.boxes = boxes.data();
+  args.box_ind = box_ind.data();
+  ThrowIfBad(
+      CheckBoxValues(args.boxes, args.box_ind, args.num_boxes, args.batch));
+  num_threads = ThreadsOrDefault(num_threads);
+  py::array_t<float> out(std::vector<py::ssize_t>{args.num_boxes, 4});
+  float* data = out.mutable_data();
+  if (dtype == "float32") {
+    RunBoxesCpu<float>(args, image, data, num_threads);
+  } else if (dtype == "float64") {
+    RunBoxesCpu<double>(args, image, data, num_threads);
+  } else if (dtype == "float16") {
+    RunBoxesCpu<Half>(args, image, data, num_threads);
+  } else {
+    RunBoxesCpu<BFloat16>(args, image, data, num_threads);
+  }
+  return out;
+}
+
 #if CRG_WITH_CUDA
 cuda::DType ParseDType(const std::string& dtype) {
   if (dtype == "float16") return cuda::DType::kHalf;
@@ -206,6 +288,12 @@ PYBIND11_MODULE(_kernels, m) {
         py::arg("box_ind"), py::arg("image_size"), py::arg("dtype"),
         py::arg("method") = "bilinear", py::arg("num_threads") = 0,
         "Image gradient on the CPU. bfloat16 comes back as uint16 bits.");
+  m.def("grad_boxes_cpu", &GradBoxesCpu, py::arg("grads"), py::arg("image"),
+        py::arg("boxes"), py::arg("box_ind"), py::arg("method") = "bilinear",
+        py::arg("num_threads") = 0, py::arg("image_dtype") = "",
+        "Boxes gradient on the CPU: float32 [num_boxes, 4]. The image's "
+        "dtype is its NumPy dtype; pass image_dtype='bfloat16' for uint16 "
+        "bfloat16 bits.");
 #if CRG_WITH_CUDA
   m.attr("has_cuda") = true;
   m.def(
@@ -258,6 +346,33 @@ PYBIND11_MODULE(_kernels, m) {
       },
       py::arg("boxes"), py::arg("box_ind"), py::arg("num_boxes"),
       py::arg("batch"), py::arg("device_status"), py::arg("stream") = 0);
+  m.def(
+      "grad_boxes_cuda",
+      [](uintptr_t grads, uintptr_t image, uintptr_t boxes, uintptr_t box_ind,
+         std::vector<int64_t> grads_shape, std::vector<int64_t> image_shape,
+         uintptr_t output, const std::string& image_dtype,
+         const std::string& method, uintptr_t stream) {
+        const int64_t num_boxes = grads_shape.empty() ? 0 : grads_shape[0];
+        GradBoxesArgs args = BoxesShapeArgs(
+            grads_shape, image_shape, {num_boxes, 4}, {num_boxes}, method);
+        args.grads = reinterpret_cast<const float*>(grads);
+        args.boxes = reinterpret_cast<const float*>(boxes);
+        args.box_ind = reinterpret_cast<const int32_t*>(box_ind);
+        py::gil_scoped_release release;
+        ThrowIfCudaError(cuda::LaunchCropAndResizeGradBoxes(
+                             args, ParseDType(image_dtype),
+                             reinterpret_cast<const void*>(image),
+                             reinterpret_cast<float*>(output),
+                             reinterpret_cast<cudaStream_t>(stream)),
+                         "LaunchCropAndResizeGradBoxes");
+      },
+      py::arg("grads"), py::arg("image"), py::arg("boxes"), py::arg("box_ind"),
+      py::arg("grads_shape"), py::arg("image_shape"), py::arg("output"),
+      py::arg("image_dtype"), py::arg("method") = "bilinear",
+      py::arg("stream") = 0,
+      "Boxes gradient on device pointers (ints): output float32 "
+      "[num_boxes, 4]. Box values must have been checked "
+      "(check_boxes_cuda). Asynchronous on `stream`.");
 #else
   m.attr("has_cuda") = false;
 #endif

@@ -7,6 +7,8 @@ namespace crop_and_resize_grad {
 
 inline constexpr char kGradImageOpName[] =
     "CropAndResizeGrad>CropAndResizeGradImage";
+inline constexpr char kGradBoxesOpName[] =
+    "CropAndResizeGrad>CropAndResizeGradBoxes";
 
 }  // namespace crop_and_resize_grad
 
