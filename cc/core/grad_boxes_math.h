@@ -36,23 +36,22 @@ CRG_HOST_DEVICE double FlushSubnormal(double v) {
   return v;
 }
 
-// Exact half -> float; written with integer operations and a conversion, so
-// that no step depends on denormal handling (a half subnormal is a normal
-// float).
+// Exact half -> float; written with integer operations, selects and an
+// int -> float conversion, so that no step depends on denormal handling (a
+// half subnormal is a normal float) and the CPU loop vectorizes.
 CRG_HOST_DEVICE float HalfBitsToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t em = h & 0x7fffu;
-  uint32_t bits;
-  if (em >= 0x7c00u) {
-    bits = sign | 0x7f800000u | ((em & 0x3ffu) << 13);  // Inf, NaN
-  } else if (em >= 0x0400u) {
-    bits = sign | ((em << 13) + 0x38000000u);  // Normal: rebias by 112.
-  } else {
-    // Subnormal or zero: em units of 2^-24, exact in float.
-    const float magnitude = static_cast<float>(em) * 5.9604644775390625e-8f;
-    memcpy(&bits, &magnitude, sizeof(bits));
-    bits |= sign;
-  }
+  const uint32_t special = sign | 0x7f800000u | ((em & 0x3ffu) << 13);
+  const uint32_t normal = sign | ((em << 13) + 0x38000000u);  // Rebias 112.
+  // Subnormal or zero: em units of 2^-24, exact in float.
+  const float magnitude =
+      static_cast<float>(static_cast<int32_t>(em)) * 5.9604644775390625e-8f;
+  uint32_t small;
+  memcpy(&small, &magnitude, sizeof(small));
+  small |= sign;
+  const uint32_t bits =
+      em >= 0x7c00u ? special : (em >= 0x0400u ? normal : small);
   float f;
   memcpy(&f, &bits, sizeof(f));
   return f;
@@ -64,14 +63,31 @@ CRG_HOST_DEVICE double ImageValue(float v) {
   return static_cast<double>(FlushSubnormal(v));
 }
 CRG_HOST_DEVICE double ImageValue(double v) { return FlushSubnormal(v); }
-CRG_HOST_DEVICE double ImageValue(Half v) {
-  return static_cast<double>(HalfBitsToFloat(v.bits));
+CRG_HOST_DEVICE double HalfValue(uint16_t bits) {
+  return static_cast<double>(HalfBitsToFloat(bits));
 }
-CRG_HOST_DEVICE double ImageValue(BFloat16 v) {
-  const uint32_t bits = static_cast<uint32_t>(v.bits) << 16;
+CRG_HOST_DEVICE double BFloat16Value(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
   float f;
-  memcpy(&f, &bits, sizeof(f));
+  memcpy(&f, &u, sizeof(f));
   return static_cast<double>(FlushSubnormal(f));
+}
+CRG_HOST_DEVICE double ImageValue(Half v) { return HalfValue(v.bits); }
+CRG_HOST_DEVICE double ImageValue(BFloat16 v) { return BFloat16Value(v.bits); }
+
+// Element k of an image row as float64. The 16-bit types are read through
+// their bits, which lets the CPU loop vectorize.
+CRG_HOST_DEVICE double ImageAt(const float* p, int64_t k) {
+  return ImageValue(p[k]);
+}
+CRG_HOST_DEVICE double ImageAt(const double* p, int64_t k) {
+  return ImageValue(p[k]);
+}
+CRG_HOST_DEVICE double ImageAt(const Half* p, int64_t k) {
+  return HalfValue(reinterpret_cast<const uint16_t*>(p)[k]);
+}
+CRG_HOST_DEVICE double ImageAt(const BFloat16* p, int64_t k) {
+  return BFloat16Value(reinterpret_cast<const uint16_t*>(p)[k]);
 }
 
 // A tap index clamped to size - 1 (docs/semantics.md, "Tap clamp"): above
