@@ -1,8 +1,9 @@
 """crop_and_resize_grad: an exact, race-free gradient of tf.image.crop_and_resize.
 
 Public API:
-  crop_and_resize             tf.image.crop_and_resize with this package's image gradient
+  crop_and_resize             tf.image.crop_and_resize with this package's gradients
   crop_and_resize_grad_image  mirror of tf.raw_ops.CropAndResizeGradImage
+  crop_and_resize_grad_boxes  mirror of tf.raw_ops.CropAndResizeGradBoxes (deterministic)
   override_gradient           make it the gradient of TF's builtin CropAndResize (process-wide)
   restore_gradient            put TF's own CropAndResize gradient back
   gradient_override           context manager: the override on (or off) inside, then as before
@@ -26,6 +27,7 @@ from crop_and_resize_grad.ops import (
     METHODS,
     OP_NAME,
     SUPPORTED_DTYPES,
+    crop_and_resize_grad_boxes,
     crop_and_resize_grad_image,
 )
 from crop_and_resize_grad.override import (
@@ -40,6 +42,7 @@ _loader.load_library()
 
 __all__ = [
     "crop_and_resize",
+    "crop_and_resize_grad_boxes",
     "crop_and_resize_grad_image",
     "override_gradient",
     "restore_gradient",

@@ -120,3 +120,65 @@ def crop_and_resize_grad_image(
             method=method,
             deterministic=bool(deterministic),
         )
+
+
+#: Registered name of the boxes-gradient op.
+GRAD_BOXES_OP_NAME = "CropAndResizeGrad>CropAndResizeGradBoxes"
+
+
+def crop_and_resize_grad_boxes(
+    grads: TensorLike,
+    image: TensorLike,
+    boxes: TensorLike,
+    box_ind: TensorLike,
+    method: str = "bilinear",
+    name: str | None = None,
+) -> tf.Tensor:
+    """Gradient of ``tf.image.crop_and_resize`` with respect to the boxes.
+
+    A drop-in replacement for ``tf.raw_ops.CropAndResizeGradBoxes`` that is
+    deterministic on every device (no atomics: each box is summed in float64
+    in one fixed order, the same on CPU and GPU, and rounded once to float32),
+    takes bfloat16 images, and rejects bad inputs with an error instead of
+    crashing. See docs/semantics.md, "Boxes gradient".
+
+    Args:
+      grads: float32 ``[num_boxes, crop_height, crop_width, depth]``.
+      image: ``[batch, height, width, depth]``: float16, bfloat16, float32 or
+        float64 (a tensor keeps its dtype; an array-like is converted as
+        ``tf.convert_to_tensor`` does).
+      boxes: float32 ``[num_boxes, 4]``, normalized ``[y1, x1, y2, x2]``.
+      box_ind: int32 ``[num_boxes]``, values in ``[0, batch)``.
+      method: ``"bilinear"`` or ``"nearest"``, as in the forward op. Both
+        use the bilinear formula, as TF does.
+      name: optional op name.
+
+    Returns:
+      A float32 ``[num_boxes, 4]`` tensor.
+
+    Raises:
+      TypeError: an unsupported image dtype.
+      ValueError: an unknown ``method`` or an index outside the int32 range.
+      tf.errors.InvalidArgumentError: bad shapes, non-finite boxes.
+      tf.errors.OutOfRangeError: ``box_ind`` outside ``[0, batch)``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    with tf.name_scope(name or "crop_and_resize_grad_boxes"):
+        image = tf.convert_to_tensor(image)
+        if image.dtype not in SUPPORTED_DTYPES:
+            raise TypeError(
+                f"image must be one of {[d.name for d in SUPPORTED_DTYPES]}, got {image.dtype.name}"
+            )
+        if _xla.in_xla_context():
+            # No XLA kernel for the op: the same sums from TF ops.
+            return _xla.crop_and_resize_grad_boxes(
+                grads, image, boxes, _int32_tensor(box_ind, "box_ind")
+            )
+        return _loader.load_library().crop_and_resize_grad_crop_and_resize_grad_boxes(
+            grads=tf.convert_to_tensor(grads, tf.float32),
+            image=image,
+            boxes=tf.convert_to_tensor(boxes, tf.float32),
+            box_ind=_int32_tensor(box_ind, "box_ind"),
+            method=method,
+        )

@@ -68,7 +68,7 @@ import tensorflow as tf
 from tensorflow.python.framework import ops as _tf_ops
 
 from crop_and_resize_grad.gradients import _attr_str, _image_size_of, _skipped
-from crop_and_resize_grad.ops import crop_and_resize_grad_image
+from crop_and_resize_grad.ops import crop_and_resize_grad_boxes, crop_and_resize_grad_image
 
 __all__ = [
     "OVERRIDDEN_OP_TYPE",
@@ -97,7 +97,9 @@ def _crop_and_resize_gradient(op, grad):
 
     The same contract as TF's ``image_grad._CropAndResizeGrad``: returns
     ``[d_image, d_boxes, None, None]``; ``d_image`` is ``None`` for
-    non-float images; ``d_boxes`` is TF's ``CropAndResizeGradBoxes``.
+    non-float images; ``d_boxes`` is this package's
+    :func:`~crop_and_resize_grad.ops.crop_and_resize_grad_boxes` (integer images
+    read as float32, as TF's kernel reads them).
     Inputs the eager tape says nobody needs (``skip_input_indices``) are
     not computed.
     """
@@ -114,8 +116,11 @@ def _crop_and_resize_gradient(op, grad):
             method=_attr_str(op.get_attr("method")),
         )
     if 1 not in skip:
-        d_boxes = tf.raw_ops.CropAndResizeGradBoxes(
-            grads=grad, image=image, boxes=boxes, box_ind=box_ind, method="bilinear"
+        # TF's kernels read integer images as float32 too.
+        if image.dtype not in _FLOAT_IMAGE_DTYPES:
+            image = tf.cast(image, tf.float32)
+        d_boxes = crop_and_resize_grad_boxes(
+            grad, image, boxes, box_ind, method=_attr_str(op.get_attr("method"))
         )
     return [d_image, d_boxes, None, None]
 
