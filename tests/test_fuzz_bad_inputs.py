@@ -15,6 +15,13 @@ accepted for outputs too large to allocate); an invalid one must fail (never a
 silent result), with OutOfRangeError when box_ind is the only problem and
 InvalidArgumentError when non-finite boxes are.
 
+Besides the image gradient, a share of the cases runs the boxes gradient
+(crop_and_resize_grad_boxes, with an image of the shape image_size names, or
+a random one) and the wrapper crop_and_resize forward plus backward (both
+gradients; TF's forward on huge boxes would crash the process without the
+wrapper's clamp). The boxes op has its own outcome model; the wrapper's
+outcome is whatever TF's forward and our gradients say, but never a crash.
+
 CRG_FUZZ_PROFILE=long runs 5000 cases from a random seed (printed);
 CRG_FUZZ_SEED=S fixes the seed. To look at one case:
     PYTHONPATH=python python3 tests/test_fuzz_bad_inputs.py --show SEED INDEX
@@ -159,6 +166,21 @@ def _make_case(rng):
         "mode": str(rng.choice(["eager", "eager", "function", "function_unknown_shapes"])),
     }
     _shrink_allocatable(case)
+    case["op"] = str(rng.choice(["image", "image", "boxes", "wrapper"]))
+    size = case["image_size"]
+    if (
+        isinstance(size, np.ndarray)
+        and size.shape == (4,)
+        and min(size) >= 0
+        and math.prod(int(v) for v in size) <= 100_000
+        and rng.random() < 0.8
+    ):
+        image_shape = [int(v) for v in size]
+    else:
+        image_shape = shape_for(rank_for(4), [min(int(batch), 3), 4, 5, depth])
+        if math.prod(image_shape) > 100_000:
+            image_shape = [1] * len(image_shape)
+    case["image"] = rng.standard_normal(image_shape).astype(np.float32)
     # Some inputs with other types: wrong dtypes, Python lists and scalars.
     r = rng.random()
     if r < 0.04:
@@ -211,6 +233,10 @@ def _exact(value, dtype, rank=None):
 def expected_outcome(case):
     """('ok', shape), ('error', classes), or ('any', None) for inputs of other
     types (whatever TF's conversion makes of them, the call must not crash)."""
+    if case.get("op") == "wrapper":
+        return "any", None
+    if case.get("op") == "boxes":
+        return _expected_boxes_outcome(case)
     g, b, bi, s = (case[k] for k in ("grads", "boxes", "box_ind", "image_size"))
     if case["T"] not in SUPPORTED_T:
         return "error", ("TypeError",)
@@ -254,6 +280,38 @@ def expected_outcome(case):
     return "ok", [batch, height, width, depth]
 
 
+def _expected_boxes_outcome(case):
+    """The boxes op: the image gradient's checks with the image's shape in
+    place of image_size; the output is [N, 4] float32."""
+    g, b, bi, image = (case[k] for k in ("grads", "boxes", "box_ind", "image"))
+    if case["T"] not in SUPPORTED_T:
+        return "error", ("TypeError",)
+    if case["method"] not in METHODS:
+        return "error", ("ValueError",)
+    if not (_exact(g, np.float32) and _exact(b, np.float32) and _exact(bi, np.int32)):
+        return "any", None
+    any_error = ("OpError", "TypeError", "ValueError")
+    if g.ndim != 4 or g.shape[1] <= 0 or g.shape[2] <= 0:
+        return "error", any_error
+    if b.ndim != 2 or b.shape[1] != 4 or bi.ndim != 1:
+        return "error", any_error
+    n = b.shape[0]
+    if bi.shape[0] != n or g.shape[0] != n or image.ndim != 4:
+        return "error", any_error
+    batch, height, width, depth = image.shape
+    if height <= 0 or width <= 0 or depth != g.shape[3]:
+        return "error", any_error
+    finite = bool(np.all(np.isfinite(b)))
+    in_range = bool(np.all((bi >= 0) & (bi < batch)))
+    if not finite and not in_range:
+        return "error", ("InvalidArgumentError", "OutOfRangeError")
+    if not finite:
+        return "error", ("InvalidArgumentError",)
+    if not in_range:
+        return "error", ("OutOfRangeError",)
+    return "ok", [n, 4]
+
+
 def describe(case):
     parts = []
     for k in ("grads", "boxes", "box_ind", "image_size"):
@@ -263,7 +321,12 @@ def describe(case):
             parts.append(f"{k}: {v.dtype}{list(v.shape)} {text}")
         else:
             parts.append(f"{k}: {type(v).__name__} {str(v)[:120]}")
-    parts.append(f"T={case['T']} method={case['method']!r} mode={case['mode']}")
+    image = case.get("image")
+    if image is not None:
+        parts.append(f"image: {image.dtype}{list(image.shape)}")
+    parts.append(
+        f"op={case.get('op', 'image')} T={case['T']} method={case['method']!r} mode={case['mode']}"
+    )
     return "\n    ".join(parts)
 
 
@@ -298,7 +361,10 @@ def run_case_in_this_process(case):
 
     args = [case[k] for k in ("grads", "boxes", "box_ind", "image_size")]
     T, method, mode = case["T"], case["method"], case["mode"]
+    op = case.get("op", "image")
     result = {}
+    if op != "image":
+        return _run_other_op(case, op, T, method, mode)
     try:
         result["converted_image_size"] = tf.convert_to_tensor(case["image_size"], tf.int32).numpy()
     except Exception:  # noqa: BLE001 - only informative
@@ -321,6 +387,68 @@ def run_case_in_this_process(case):
         if out.shape.num_elements() <= 1_000_000:
             values = out.numpy().astype(np.float64)
             result["finite"] = bool(np.all(np.isfinite(values)))
+    except tf.errors.OpError as e:
+        result.update(status="error", type=type(e).__name__, message=str(e)[:300])
+    except (TypeError, ValueError) as e:
+        result.update(status="error", type=type(e).__name__, message=str(e)[:300])
+    except Exception as e:  # noqa: BLE001 - reported as a failure by the parent
+        result.update(status="unexpected", type=type(e).__name__, message=str(e)[:300])
+    return result
+
+
+def _image_of_type(image, T):
+    import tensorflow as tf
+
+    try:
+        return tf.cast(image, tf.as_dtype(T)).numpy()
+    except (TypeError, ValueError):
+        return image  # an unsupported T: the float32 image, T is refused later
+
+
+def _run_other_op(case, op, T, method, mode):
+    """The boxes op (output [N, 4] float32) or the wrapper forward+backward."""
+    import crop_and_resize_grad as crg
+    import tensorflow as tf
+
+    image = _image_of_type(case["image"], T)
+    grads, boxes, box_ind = case["grads"], case["boxes"], case["box_ind"]
+    result = {"converted_image_size": None}
+
+    def boxes_op(g, i, b, n):
+        if T not in SUPPORTED_T:
+            raise TypeError(f"T={T}")
+        return crg.crop_and_resize_grad_boxes(g, i, b, n, method=method)
+
+    def wrapper(g, i, b, n):
+        # Forward, then both gradients; grads' crop shape is the crop size.
+        i = tf.convert_to_tensor(i)
+        b = tf.convert_to_tensor(b)
+        crop = tf.shape(tf.convert_to_tensor(g))[1:3] if tf.rank(g) == 4 else [2, 2]
+        with tf.GradientTape() as tape:
+            tape.watch([i, b])
+            out = crg.crop_and_resize(i, b, n, crop, method=method if method in METHODS else "x")
+            loss = tf.reduce_sum(tf.cast(out, tf.float32))
+        grads_ = tape.gradient(loss, [i, b])
+        return tf.concat(
+            [tf.reshape(tf.cast(x, tf.float32), [-1]) for x in grads_ if x is not None]
+            + [tf.reshape(tf.cast(out, tf.float32), [-1])],
+            0,
+        )
+
+    fn = boxes_op if op == "boxes" else wrapper
+    args = [grads, image, boxes, box_ind]
+    try:
+        if mode == "eager" or op == "wrapper" and mode != "function":
+            out = fn(*args)
+        elif mode == "function":
+            out = tf.function(fn)(*args)
+        else:
+            tensors = [tf.convert_to_tensor(a) for a in args]
+            spec = [tf.TensorSpec(None, t.dtype) for t in tensors]
+            out = tf.function(fn, input_signature=spec)(*tensors)
+        result.update(status="ok", shape=[int(d) for d in out.shape], dtype=out.dtype.name)
+        values = out.numpy().astype(np.float64)
+        result["finite"] = bool(np.all(np.isfinite(values)))
     except tf.errors.OpError as e:
         result.update(status="error", type=type(e).__name__, message=str(e)[:300])
     except (TypeError, ValueError) as e:
@@ -416,6 +544,12 @@ def check_result(case, result):
     if status == "unexpected":
         return f"unexpected exception {result['type']}: {result['message']}"
     kind, detail = expected_outcome(case)
+    if status == "ok" and case.get("op", "image") != "image":
+        if kind == "error":
+            return f"succeeded (shape {result['shape']}) but expected one of {detail}"
+        if kind == "ok" and (result["dtype"] != "float32" or result["shape"] != detail):
+            return f"output {result['dtype']}{result['shape']}, expected float32{detail}"
+        return None
     if status == "ok":
         if result["dtype"] != case["T"]:
             return f"output dtype {result['dtype']}, expected {case['T']}"

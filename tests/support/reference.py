@@ -177,3 +177,89 @@ def grad_image_abs_scale(grads, boxes, box_ind, image_size, method="bilinear"):
     return grad_image_reference(
         np.abs(np.asarray(grads, dtype=_F32)), boxes, box_ind, image_size, method
     )
+
+
+# --------------------------------------------------------------------------- #
+# The boxes gradient (docs/semantics.md, "Boxes gradient")
+# --------------------------------------------------------------------------- #
+def _edge_weights(image_size, crop_size):
+    """d in / d (lo, hi) edge for each crop index: float64 [crop_size] each."""
+    extent = _F64(image_size - 1)
+    if crop_size > 1:
+        hi = np.arange(crop_size, dtype=_F64) * (extent / _F64(crop_size - 1))
+        return extent - hi, hi
+    half = np.full(1, 0.5 * extent)
+    return half, half
+
+
+def _flush_subnormal(x):
+    """float32 subnormals read as signed zeros (as under DAZ)."""
+    x = np.asarray(x, dtype=_F32)
+    tiny = (x != 0) & (np.abs(x) < np.finfo(_F32).tiny)
+    return np.where(tiny, np.copysign(_F32(0), x), x)
+
+
+def grad_boxes_reference(grads, image, boxes, box_ind, with_scale=False):
+    """float64 ``[N, 4]`` gradient of crop_and_resize w.r.t. the boxes.
+
+    grads: ``[N, ch, cw, D]`` (converted to float32 first); image:
+    ``[B, H, W, D]`` of any float dtype (float16/bfloat16 values are exact in
+    float64; float32 subnormals are read as zero); boxes: float32 ``[N, 4]``;
+    box_ind: ``[N]`` in ``[0, B)``. Sample positions in float32 as the op;
+    everything else in float64: per sample and channel, with the bilinear taps
+    (clamped to size - 1) and the image values TL, TR, BL, BR there,
+
+        dy = ((1 - lx)(BL - TL) + lx (BR - TR)) g
+        dx = ((1 - ly)(TR - TL) + ly (BR - BL)) g
+
+    times ``d in_y / d(y1, y2)`` and ``d in_x / d(x1, x2)``. The terms are
+    summed with ``np.sum`` (not the op's order). With ``with_scale`` also
+    returns the sum of the terms' magnitudes per output (for error bounds).
+    """
+    g64 = _flush_subnormal(grads).astype(_F64)
+    img = np.asarray(image)
+    if img.dtype == np.float32:
+        img = _flush_subnormal(img)
+    img = img.astype(_F64)
+    boxes = _flush_subnormal(np.asarray(boxes, dtype=_F32).reshape(-1, 4))
+    box_ind = np.asarray(box_ind, dtype=np.int64).reshape(-1)
+    num_boxes, crop_h, crop_w, depth = g64.shape
+    _, height, width, idepth = img.shape
+    assert idepth == depth, (idepth, depth)
+    out = np.zeros((num_boxes, 4), _F64)
+    scale = np.zeros((num_boxes, 4), _F64)
+    in_y = sample_coordinates(boxes[:, 0], boxes[:, 2], height, crop_h)
+    in_x = sample_coordinates(boxes[:, 1], boxes[:, 3], width, crop_w)
+    vy, vx = inside(in_y, height), inside(in_x, width)
+    wy = _edge_weights(height, crop_h)
+    wx = _edge_weights(width, crop_w)
+    for n in range(num_boxes):
+        ys, xs = np.nonzero(vy[n])[0], np.nonzero(vx[n])[0]
+        if ys.size == 0 or xs.size == 0 or depth == 0:
+            continue
+        cy, cx = in_y[n, ys], in_x[n, xs]
+        top = np.minimum(np.floor(cy).astype(np.int64), height - 1)
+        bottom = np.minimum(np.ceil(cy).astype(np.int64), height - 1)
+        left = np.minimum(np.floor(cx).astype(np.int64), width - 1)
+        right = np.minimum(np.ceil(cx).astype(np.int64), width - 1)
+        ly = (cy - np.floor(cy)).astype(_F64)[:, None, None]
+        lx = (cx - np.floor(cx)).astype(_F64)[None, :, None]
+        im = img[box_ind[n]]
+        tl, tr = im[top][:, left], im[top][:, right]
+        bl, br = im[bottom][:, left], im[bottom][:, right]
+        g = g64[n][ys][:, xs]
+        with np.errstate(all="ignore"):
+            dy = ((1 - lx) * (bl - tl) + lx * (br - tr)) * g
+            dx = ((1 - ly) * (tr - tl) + ly * (br - bl)) * g
+            iy = ys if crop_h > 1 else np.zeros_like(ys)
+            ix = xs if crop_w > 1 else np.zeros_like(xs)
+            terms = (
+                dy * wy[0][iy, None, None],
+                dx * wx[0][None, ix, None],
+                dy * wy[1][iy, None, None],
+                dx * wx[1][None, ix, None],
+            )
+        for k, t in enumerate(terms):
+            out[n, k] = np.sum(t)
+            scale[n, k] = np.sum(np.abs(t))
+    return (out, scale) if with_scale else out
