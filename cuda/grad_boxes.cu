@@ -50,10 +50,10 @@ __global__ void __launch_bounds__(kBoxesLanes)
         const AxisSample sx =
             MakeAxisSample(x1, x2, a.width, cw, x, Method::kBilinear);
         if (sy.valid && sx.valid) {
-          const int64_t top = ClampTap(sy.taps.lo, a.height);
-          const int64_t bottom = ClampTap(sy.taps.hi, a.height);
-          const int64_t left = ClampTap(sx.taps.lo, a.width);
-          const int64_t right = ClampTap(sx.taps.hi, a.width);
+          const int64_t top = sy.taps.lo;
+          const int64_t bottom = sy.taps.hi;
+          const int64_t left = sx.taps.lo;
+          const int64_t right = sx.taps.hi;
           const T* top_row = image + (b * a.height + top) * a.width * depth;
           const T* bottom_row =
               image + (b * a.height + bottom) * a.width * depth;

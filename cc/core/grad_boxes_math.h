@@ -90,12 +90,6 @@ CRG_HOST_DEVICE double ImageAt(const BFloat16* p, int64_t k) {
   return BFloat16Value(reinterpret_cast<const uint16_t*>(p)[k]);
 }
 
-// A tap index clamped to size - 1 (docs/semantics.md, "Tap clamp"): above
-// 2^24, float32(size - 1) can round up and let a tap reach size.
-CRG_HOST_DEVICE int64_t ClampTap(int64_t tap, int64_t size) {
-  return tap < size - 1 ? tap : size - 1;
-}
-
 // Derivatives of a sample's image coordinate with respect to the two box
 // edges of its axis (lo: y1 or x1, hi: y2 or x2), for crop index i.
 struct EdgeWeights {

@@ -168,10 +168,10 @@ void ForEachTerm(const Problem& p, const T* image, int64_t n,
       const crg::AxisSample sx =
           crg::MakeAxisSample(x1, x2, p.width, p.cw, x, crg::Method::kBilinear);
       if (!sy.valid || !sx.valid) continue;
-      const int64_t top = crg::ClampTap(sy.taps.lo, p.height);
-      const int64_t bottom = crg::ClampTap(sy.taps.hi, p.height);
-      const int64_t left = crg::ClampTap(sx.taps.lo, p.width);
-      const int64_t right = crg::ClampTap(sx.taps.hi, p.width);
+      const int64_t top = sy.taps.lo;
+      const int64_t bottom = sy.taps.hi;
+      const int64_t left = sx.taps.lo;
+      const int64_t right = sx.taps.hi;
       for (int64_t d = 0; d < p.depth; ++d) {
         auto at = [&](int64_t row, int64_t col) {
           return crg::ImageValue(

@@ -39,9 +39,7 @@ void ValidAxisTaps(float lo, float hi, int64_t image_size, int64_t crop_size,
     const AxisSample s =
         MakeAxisSample(lo, hi, image_size, crop_size, i, Method::kBilinear);
     if (!s.valid) continue;
-    taps->push_back({i, ClampTap(s.taps.lo, image_size),
-                     ClampTap(s.taps.hi, image_size),
-                     static_cast<double>(s.taps.frac),
+    taps->push_back({i, s.taps.lo, s.taps.hi, static_cast<double>(s.taps.frac),
                      MakeEdgeWeights(image_size, crop_size, i)});
   }
 }
