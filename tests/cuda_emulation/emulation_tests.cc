@@ -518,12 +518,16 @@ Problem LargeProblem(std::mt19937_64& rng) {
 void TestOrder() {
   std::mt19937_64 rng(37);
   const Problem p = LargeProblem(rng);
-  const std::vector<RunOptions> variants = {
-      {crg_emu::Schedule::kInOrder, 1, 4, 0, 0},
+  std::vector<RunOptions> variants = {
       {crg_emu::Schedule::kShuffled, 1, 1, 0, 0},
       {crg_emu::Schedule::kShuffled, 2, 132, 4, 0},
       {crg_emu::Schedule::kShuffled, 3, 3, 8, 0},
   };
+#if !defined(__SANITIZE_ADDRESS__)
+  // Sanitized builds (CI) run three orders, to keep the run short.
+  variants.insert(variants.begin(),
+                  RunOptions{crg_emu::Schedule::kInOrder, 1, 4, 0, 0});
+#endif
   for (int method = 0; method < 2; ++method) {
     const Reference r = ComputeReference(p, method);
     for (int dtype = 0; dtype < 4; ++dtype) {
@@ -951,6 +955,8 @@ void TestHugeSizes() {
       p.boxes = {0, 0, 1, 1};
       p.grads = {1.0f, 1.0f};
       for (bool det : {false, true}) {
+        // Deterministic mode finalizes all 16.8M elements: once is enough.
+        if (det && !(along_height && method == 0)) continue;
         const Output out = RunEmulated(crg_emu::EmulatedSm90(), p,
                                        crg_emu::kEmuFloat, method, det);
         double sum = 0.0;
