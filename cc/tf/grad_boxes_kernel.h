@@ -35,33 +35,49 @@ struct GradBoxesFunctor {
                   const tensorflow::Tensor& image, tensorflow::Tensor* output);
 };
 
+// The `method` attr.
+inline absl::Status ReadGradBoxesMethod(tensorflow::OpKernelConstruction* ctx,
+                                        Method* method) {
+  std::string name;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("method", &name));
+  if (name != "bilinear" && name != "nearest") {
+    return InvalidArgument("method must be 'bilinear' or 'nearest', got '",
+                           name, "'");
+  }
+  *method = name == "bilinear" ? Method::kBilinear : Method::kNearest;
+  return absl::OkStatus();
+}
+
+// Checks the shapes (inputs grads, image, boxes, box_ind) with the shared
+// core check and fills `args`, data pointers included.
+inline absl::Status GradBoxesInputArgs(tensorflow::OpKernelContext* ctx,
+                                       Method method, GradBoxesArgs* args) {
+  const tensorflow::Tensor& grads = ctx->input(0);
+  const tensorflow::Tensor& image = ctx->input(1);
+  const tensorflow::Tensor& boxes = ctx->input(2);
+  const tensorflow::Tensor& box_ind = ctx->input(3);
+  TF_RETURN_IF_ERROR(ToStatus(CheckGradBoxesShapes(
+      ShapeOf(grads), ShapeOf(image), ShapeOf(boxes), ShapeOf(box_ind), args)));
+  args->method = method;
+  args->grads = grads.flat<float>().data();
+  args->boxes = boxes.flat<float>().data();
+  args->box_ind = box_ind.flat<int32_t>().data();
+  return absl::OkStatus();
+}
+
 template <typename Device, typename T>
 class CropAndResizeGradBoxesOp : public tensorflow::OpKernel {
  public:
   explicit CropAndResizeGradBoxesOp(tensorflow::OpKernelConstruction* ctx)
       : OpKernel(ctx) {
-    std::string method;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("method", &method));
-    OP_REQUIRES(ctx, method == "bilinear" || method == "nearest",
-                InvalidArgument("method must be 'bilinear' or 'nearest', got '",
-                                method, "'"));
-    method_ = method == "bilinear" ? Method::kBilinear : Method::kNearest;
+    OP_REQUIRES_OK(ctx, ReadGradBoxesMethod(ctx, &method_));
   }
 
   void Compute(tensorflow::OpKernelContext* ctx) override {
-    const tensorflow::Tensor& grads = ctx->input(0);
     const tensorflow::Tensor& image = ctx->input(1);
     const tensorflow::Tensor& boxes = ctx->input(2);
-    const tensorflow::Tensor& box_ind = ctx->input(3);
-
     GradBoxesArgs args;
-    OP_REQUIRES_OK(ctx, ToStatus(CheckGradBoxesShapes(
-                            ShapeOf(grads), ShapeOf(image), ShapeOf(boxes),
-                            ShapeOf(box_ind), &args)));
-    args.method = method_;
-    args.grads = grads.flat<float>().data();
-    args.boxes = boxes.flat<float>().data();
-    args.box_ind = box_ind.flat<int32_t>().data();
+    OP_REQUIRES_OK(ctx, GradBoxesInputArgs(ctx, method_, &args));
 
     GradBoxesFunctor<Device, T> functor;
     OP_REQUIRES_OK(ctx, functor.CheckBoxes(ctx, args));
