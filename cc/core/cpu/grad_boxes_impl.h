@@ -15,6 +15,10 @@
 #include <algorithm>
 #include <vector>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 #include "cc/core/cpu/grad_boxes.h"
 #include "cc/core/grad_boxes_math.h"
 
@@ -82,6 +86,38 @@ inline void AccumulateChannels(
     s2[k] += t.v[2];
     s3[k] += t.v[3];
   }
+}
+
+// Half rows go through float: each row's values are converted first (F16C
+// where the instruction set has it; exact either way, and a half is never a
+// subnormal float), then summed by the float loop: the same bits, faster.
+inline void HalfRowToFloat(const Half* __restrict src, int64_t len,
+                           float* __restrict dst) {
+  const uint16_t* bits = reinterpret_cast<const uint16_t*>(src);
+  int64_t k = 0;
+#if defined(__F16C__)
+  for (; k + 8 <= len; k += 8) {
+    _mm256_storeu_ps(dst + k, _mm256_cvtph_ps(_mm_loadu_si128(
+                                  reinterpret_cast<const __m128i*>(bits + k))));
+  }
+#endif
+  for (; k < len; ++k) dst[k] = HalfBitsToFloat(bits[k]);
+}
+
+template <>
+inline void AccumulateChannels<Half>(
+    const Half* __restrict top_left, const Half* __restrict top_right,
+    const Half* __restrict bottom_left, const Half* __restrict bottom_right,
+    const float* __restrict grads, int64_t len, double ly, double lx,
+    EdgeWeights wy, EdgeWeights wx, double* __restrict s0,
+    double* __restrict s1, double* __restrict s2, double* __restrict s3) {
+  alignas(64) float rows[4][kBoxesLanes];
+  HalfRowToFloat(top_left, len, rows[0]);
+  HalfRowToFloat(top_right, len, rows[1]);
+  HalfRowToFloat(bottom_left, len, rows[2]);
+  HalfRowToFloat(bottom_right, len, rows[3]);
+  AccumulateChannels<float>(rows[0], rows[1], rows[2], rows[3], grads, len, ly,
+                            lx, wy, wx, s0, s1, s2, s3);
 }
 
 template <typename T>
