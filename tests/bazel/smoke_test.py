@@ -126,6 +126,7 @@ def smoke(lib):
         failures.append("NaN box did not raise")
     except tf.errors.InvalidArgumentError:
         pass
+    checked += _smoke_boxes(tf, lib, failures)
     for f in failures:
         print("FAIL", f)
     print(
@@ -133,6 +134,39 @@ def smoke(lib):
         f"{len(failures)} failure(s); library {lib}"
     )
     return 1 if failures else 0
+
+
+def _smoke_boxes(tf, lib, failures):
+    """The boxes-gradient op against the float64 reference, every image dtype;
+    a NaN box is an error. Returns the number of outputs checked."""
+    import reference
+
+    op = tf.load_op_library(os.path.abspath(lib)).crop_and_resize_grad_crop_and_resize_grad_boxes
+    checked = 0
+    rng = np.random.default_rng(5)
+    for name, grads, boxes, box_ind, size in cases():
+        image = rng.standard_normal(size).astype(np.float32)
+        for dtype in DTYPES:
+            img = tf.cast(image, dtype)
+            got = op(grads=grads, image=img, boxes=boxes, box_ind=box_ind).numpy()
+            ref, scale = reference.grad_boxes_reference(
+                grads, tf.cast(img, tf.float64).numpy(), boxes, box_ind, with_scale=True
+            )
+            tol = np.abs(ref) * 2.0**-24 + scale * 1e-13 + 1e-30
+            if got.shape != ref.shape or not np.all(np.abs(got - ref) <= tol):
+                failures.append(f"boxes {name}/{dtype}: not within one rounding of the reference")
+            checked += 1
+    try:
+        op(
+            grads=np.ones((1, 2, 2, 1), np.float32),
+            image=np.ones((1, 4, 4, 1), np.float32),
+            boxes=np.array([[0, 0, np.nan, 1]], np.float32),
+            box_ind=np.zeros(1, np.int32),
+        )
+        failures.append("boxes: NaN box did not raise")
+    except tf.errors.InvalidArgumentError:
+        pass
+    return checked
 
 
 def dump(lib, out):
