@@ -38,7 +38,10 @@ def test_demo_tiny(tmp_path):
     )
     assert proc.returncode == 0, describe_proc(proc)
     text = proc.stdout
-    assert "3/3" in text  # Keras's progress bar
+    assert "step 3/3" in text  # progress, one plain line per step at this size
+    assert "\x1b[" not in text  # no terminal codes when stdout is not a terminal
+    assert re.search(r"25-75 %: \[[\d.]+, [\d.]+\] ms", text), text
+    assert re.search(r"float16 image gradient .* ours \S+, TF's \S+", text), text
     assert re.search(r"max abs diff \S+, max rel diff \S+", text), text
     assert re.search(r"override on  \(ours\) :\s+[\d.]+ ms", text), text
     assert re.search(r"override on  \(ours\) : bitwise identical", text), text

@@ -10,13 +10,14 @@ ROIs overlap as in a detector's ROI head. The model is a small conv backbone
 7x7, and a small conv+dense head that classifies the ROI. Model code is plain
 TF/Keras: our image gradient comes in through ``crg.gradient_override()``.
 
-It reports:
-  * the agreement of the image gradient (dLoss/dfeatures) with TF's builtin;
-  * the time per training step with the override on and off, and the image
-    gradient op alone, ours against TF's;
-  * determinism: two runs from the same seed, for each gradient, and the op
-    alone on this batch and on a race-prone input;
-  * held-out accuracy; and writes a PNG (loss curves, step-time bars).
+It reports, and draws in a PNG (--out, default ./crop_and_resize_grad_demo.png):
+  * TF's race on a race-prone input (10 calls, their sums) against our exact sum;
+  * the float16 error of TF's half accumulation against ours;
+  * the loss curves, and whether reruns from the same seed are bitwise identical;
+  * the time per training step and of the image gradient op alone, with spread;
+  * the agreement of the image gradient (dLoss/dfeatures) with TF's builtin, and
+    held-out accuracy.
+When stdout is not a terminal, training progress is one line per fifth of a run.
 """
 
 from __future__ import annotations
@@ -157,6 +158,24 @@ class BatchLoss(keras.metrics.Metric):
         self.value.assign(0.0)
 
 
+class ProgressLines(keras.callbacks.Callback):
+    """One plain line every `every` steps, for logs (Keras's bar rewrites one
+    line with terminal codes at every step)."""
+
+    def __init__(self, total: int, every: int):
+        super().__init__()
+        self.total, self.every = total, every
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = batch + 1
+        if step % self.every == 0 or step == self.total:
+            print(
+                f"    step {step}/{self.total}  loss {float(logs['batch_loss']):.4f}  "
+                f"accuracy {float(logs['accuracy']):.3f}",
+                flush=True,
+            )
+
+
 class LossRecorder(keras.callbacks.Callback):
     """Keras callback: the loss of every training step."""
 
@@ -173,6 +192,11 @@ def train(data, args, override: bool, verbose: int):
     images, boxes, labels = data
     model = build_model(args.seed)
     rec = LossRecorder()
+    callbacks = [rec]
+    if verbose and not sys.stdout.isatty():
+        total = len(images) // args.batch
+        callbacks.append(ProgressLines(total, every=max(1, total // 5)))
+        verbose = 0
     # The registry is read when fit() traces its train function: the switch
     # must be in force around the first fit() of this model.
     with crg.gradient_override(enabled=override):
@@ -183,7 +207,7 @@ def train(data, args, override: bool, verbose: int):
             epochs=1,
             shuffle=False,
             verbose=verbose,
-            callbacks=[rec],
+            callbacks=callbacks,
         )
     return model, rec
 
@@ -203,7 +227,7 @@ def feature_gradient(model, images, boxes, labels, override: bool) -> np.ndarray
 
 
 def interleaved_times(pairs, repeats: int):
-    """Median seconds of each of two callables, called alternately (ABBA...) so
+    """Seconds of each call of two callables, called alternately (ABBA...) so
     that load from other processes on the machine hits both alike."""
     times = ([], [])
     for fn in pairs:
@@ -214,11 +238,11 @@ def interleaved_times(pairs, repeats: int):
             t0 = time.perf_counter()
             pairs[j]()
             times[j].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times]
+    return [np.asarray(t) for t in times]
 
 
 def step_times(m_ours, m_tf, data, args, repeats: int):
-    """Median seconds of one training step (the models' compiled Keras train
+    """Seconds of each training step (the models' compiled Keras train
     functions, via train_on_batch), ours and TF's, interleaved."""
     images, boxes, labels = data
     n = len(images) // args.batch
@@ -255,7 +279,7 @@ def op_inputs(model, images, boxes):
 
 
 def op_times(args_, repeats: int):
-    """Median seconds of the image gradient op alone: ours, TF's (interleaved)."""
+    """Seconds of each call of the image gradient op alone: ours, TF's (interleaved)."""
     grads, flat, ind, size = args_
 
     def ours():
@@ -308,9 +332,38 @@ def race_check(repeats: int) -> dict:
     ):
         results = [fn().numpy() for _ in range(repeats)]
         out[f"{name}_distinct"] = len({r.tobytes() for r in results})
+        out[f"{name}_all_sums"] = [float(r.sum()) for r in results]
         sums = sorted({int(r.sum()) for r in results})
         out[f"{name}_sums"] = f"{sums[0]:,}" if len(sums) == 1 else f"{sums[0]:,} to {sums[-1]:,}"
     return out
+
+
+RACE_EXACT = 20000 * 64  # 20,000 boxes, each adding 1 to every pixel of the 8x8 image
+
+
+def half_errors() -> dict:
+    """float16 output, 400 large overlapping boxes on one 8x8x4 image (crop
+    14x14, grads U(0, 1)): the error of TF's kernel, which accumulates in half,
+    and of ours, which accumulates in float32 and rounds once, relative to the
+    largest value of a float64 result."""
+    rng = np.random.default_rng(3)
+    n = 400
+    corner = rng.uniform(0.0, 0.2, (n, 2))
+    boxes = np.concatenate([corner, corner + 0.8], axis=1).astype(np.float32)
+    grads = rng.uniform(0.0, 1.0, (n, 14, 14, 4)).astype(np.float32)
+    ind = np.zeros(n, np.int32)
+    size = [1, 8, 8, 4]
+    ref = crg.crop_and_resize_grad_image(grads, boxes, ind, size, T=tf.float64).numpy()
+    ours = crg.crop_and_resize_grad_image(grads, boxes, ind, size, T=tf.float16).numpy()
+    theirs = tf.raw_ops.CropAndResizeGradImage(
+        grads=grads, boxes=boxes, box_ind=ind, image_size=size, T=tf.float16
+    ).numpy()
+    scale = float(np.max(np.abs(ref)))
+    return {
+        "ours": float(np.max(np.abs(ours.astype(np.float64) - ref))) / scale,
+        "tf": float(np.max(np.abs(theirs.astype(np.float64) - ref))) / scale,
+        "rounding": 2.0**-11,  # half of float16's epsilon: one final rounding
+    }
 
 
 def weights_diff(a, b) -> float:
@@ -337,36 +390,128 @@ def diff_stats(a, b):
     return float(np.max(diff)) if diff.size else 0.0, rel, scale
 
 
-def plot(path, recs, step_ms, op_ms, title):
+def plot(path, res, title):
+    """The picture: TF's race against our exact sum, float16 error, the loss
+    curves with the reruns, and the step times with their spread."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
-    for (label, rec), style, colour in zip(recs.items(), ("-", "--"), ("tab:blue", "tab:orange")):
-        losses = np.asarray(rec.losses)
-        steps = np.arange(1, len(losses) + 1)
-        ax0.plot(steps, losses, style, color=colour, lw=0.8, alpha=0.4)
-        k = max(1, len(losses) // 15)
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        ax0.plot(steps[k - 1 :], smooth, style, color=colour, lw=2, label=f"{label}, {k}-step mean")
-    ax0.set_yscale("log")
-    ax0.set_xlabel("training step")
-    ax0.set_ylabel("loss")
-    ax0.set_title("training loss")
-    ax0.legend()
-    names = ["train step\noverride on", "train step\noverride off", "grad op\nours", "grad op\nTF"]
-    vals = [step_ms[0], step_ms[1], op_ms[0], op_ms[1]]
-    bars = ax1.bar(names, vals, color=["tab:blue", "tab:orange", "tab:blue", "tab:orange"])
-    for b, v in zip(bars, vals):
-        ax1.annotate(f"{v:.2f} ms", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom")
-    ax1.set_ylabel("median time (ms)")
-    ax1.set_title("time per training step / image-gradient op")
+    ours_c, tf_c = "tab:blue", "tab:orange"
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    (ax_race, ax_half), (ax_loss, ax_time) = axes
+
+    race = res["race"]
+    calls = np.arange(1, len(race["tf_all_sums"]) + 1)
+    ax_race.axhline(RACE_EXACT, color="black", lw=1, ls=":", label=f"exact sum {RACE_EXACT:,}")
+    ax_race.plot(
+        calls,
+        race["ours_all_sums"],
+        "o",
+        color=ours_c,
+        ms=8,
+        label=f"ours: {race['ours_distinct']} distinct result(s)",
+    )
+    ax_race.plot(
+        calls,
+        race["tf_all_sums"],
+        "x",
+        color=tf_c,
+        ms=9,
+        mew=2,
+        label=f"TF: {race['tf_distinct']} distinct result(s)",
+    )
+    ax_race.set_xlabel("call")
+    ax_race.set_ylabel("sum of the image gradient")
+    ax_race.set_title("Race: 20,000 boxes [0,0,1,1] on one 8x8 image, 10 calls")
+    ax_race.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+    ax_race.legend(loc="best", fontsize=8)
+
+    half = res["half"]
+    bars = ax_half.bar(
+        ["ours\n(float32 accumulator)", "TF\n(half accumulator)"],
+        [half["ours"], half["tf"]],
+        color=[ours_c, tf_c],
+    )
+    for bar, v in zip(bars, (half["ours"], half["tf"])):
+        ax_half.annotate(
+            f"{v:.1e}", (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom"
+        )
+    ax_half.axhline(
+        half["rounding"], color="black", lw=1, ls=":", label="one float16 rounding (2^-11)"
+    )
+    ax_half.set_yscale("log")
+    ax_half.set_ylabel("max error / max |gradient|")
+    ax_half.set_title("float16 image gradient, 400 overlapping boxes")
+    ax_half.legend(fontsize=8)
+
+    steps = np.arange(1, len(res["loss_ours"]) + 1)
+    mark = max(1, len(steps) // 12)
+    for who, colour, line, rerun_colour, rerun_marker in (
+        ("ours", ours_c, dict(ls="-", lw=2.5, alpha=0.7), "navy", "o"),
+        ("tf", tf_c, dict(ls="--", lw=1.2), "saddlebrown", "x"),
+    ):
+        name = "ours (override on)" if who == "ours" else "TF (override off)"
+        same = "bitwise identical" if res[f"det_{who}"] == 0 else "differs"
+        ax_loss.plot(steps, res[f"loss_{who}"], color=colour, label=f"{name}, run 1", **line)
+        ax_loss.plot(
+            steps,
+            res[f"loss_{who}2"],
+            ls="none",
+            marker=rerun_marker,
+            ms=5,
+            markevery=mark,
+            color=rerun_colour,
+            label=f"{name}, run 2 (same seed): {same}",
+        )
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("training step")
+    ax_loss.set_ylabel("batch loss")
+    ax_loss.set_title(
+        "Training loss; reruns from the same seed"
+        + (
+            "\n(ours and TF coincide: the image gradients are bitwise equal)"
+            if res["same_grad"]
+            else ""
+        ),
+        fontsize=10,
+    )
+    ax_loss.legend(fontsize=8)
+
+    data = [
+        1e3 * res["step_s"][0],
+        1e3 * res["step_s"][1],
+        1e3 * res["op_s"][0],
+        1e3 * res["op_s"][1],
+    ]
+    names = ["train step\nours", "train step\nTF", "grad op\nours", "grad op\nTF"]
+    box = ax_time.boxplot(data, showfliers=False, patch_artist=True, widths=0.6)
+    ax_time.set_xticks(range(1, 5), names)
+    for patch, colour in zip(box["boxes"], (ours_c, tf_c, ours_c, tf_c)):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.6)
+    for i, d in enumerate(data, start=1):
+        ax_time.annotate(
+            f"{np.median(d):.2f} ms",
+            (i, np.percentile(d, 75)),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax_time.set_yscale("log")
+    ax_time.set_ylabel("ms (box: 25-75 %, line: median)")
+    ax_time.set_title(
+        "Time per call, ours and TF alternating\n"
+        "(medians that differ less than the boxes' spread are noise)",
+        fontsize=10,
+    )
+
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -427,9 +572,9 @@ def main(argv=None) -> int:
     print("[2/4] training, TF's builtin image gradient (override off)", flush=True)
     m_tf, r_tf = train(train_data, args, override=False, verbose=1)
     print("[3/4] repeat of [1/4] from the same seed", flush=True)
-    m_ours2, _ = train(train_data, args, override=True, verbose=0)
+    m_ours2, r_ours2 = train(train_data, args, override=True, verbose=0)
     print("[4/4] repeat of [2/4] from the same seed", flush=True)
-    m_tf2, _ = train(train_data, args, override=False, verbose=0)
+    m_tf2, r_tf2 = train(train_data, args, override=False, verbose=0)
 
     # Checks, first on the repeat runs' weights (before timing trains them on).
     det_ours = weights_diff(m_ours, m_ours2)
@@ -449,11 +594,17 @@ def main(argv=None) -> int:
         "[timing] training steps and the image gradient op, ours and TF's alternately", flush=True
     )
     step_s = step_times(m_ours2, m_tf2, train_data, args, repeats=args.timing_steps)
-    step_ms = (1e3 * step_s[0], 1e3 * step_s[1])
+    step_ms = tuple(1e3 * float(np.median(t)) for t in step_s)
     op_args = op_inputs(m_ours, images, boxes)
-    op_ms = tuple(1e3 * t for t in op_times(op_args, repeats=50))
+    op_s = op_times(op_args, repeats=50)
+    op_ms = tuple(1e3 * float(np.median(t)) for t in op_s)
     distinct = op_repeatability(op_args, repeats=20)
     race = race_check(repeats=10)
+    half = half_errors()
+
+    def spread(t):
+        q1, q3 = np.percentile(1e3 * t, [25, 75])
+        return f"[{q1:.2f}, {q3:.2f}]"
 
     def det_text(d):
         return "bitwise identical" if d == 0.0 else f"DIFFER (max abs diff {d:.3e})"
@@ -467,8 +618,11 @@ def main(argv=None) -> int:
         f"Time per training step (median of {args.timing_steps} Keras train steps each, "
         "alternating):"
     )
-    print(f"  override on  (ours) : {step_ms[0]:8.2f} ms")
-    print(f"  override off (TF's) : {step_ms[1]:8.2f} ms    on/off = {step_ms[0] / step_ms[1]:.2f}")
+    print(f"  override on  (ours) : {step_ms[0]:8.2f} ms  25-75 %: {spread(step_s[0])} ms")
+    print(
+        f"  override off (TF's) : {step_ms[1]:8.2f} ms  25-75 %: {spread(step_s[1])} ms"
+        f"    on/off = {step_ms[0] / step_ms[1]:.2f} (differences within the spread are noise)"
+    )
     print(
         f"  the image gradient op alone on one batch (median of 50): ours {op_ms[0]:.3f} ms, "
         f"TF's {op_ms[1]:.3f} ms (TF/ours = {op_ms[1] / op_ms[0]:.2f})"
@@ -485,16 +639,34 @@ def main(argv=None) -> int:
         f"image, grads 1; exact sum 1,280,000): ours {race['ours_distinct']} distinct "
         f"result(s), sums {race['ours_sums']}; TF's {race['tf_distinct']}, sums {race['tf_sums']}"
     )
+    print(
+        f"float16 image gradient on 400 overlapping boxes, max error / max |gradient|: "
+        f"ours {half['ours']:.1e}, TF's {half['tf']:.1e} (one float16 rounding: "
+        f"{half['rounding']:.1e})"
+    )
     print(f"Held-out ROI accuracy: override on {acc_ours:.3f}, override off {acc_tf:.3f}")
 
     title = (
+        f"crop_and_resize_grad against TF's CropAndResizeGradImage: TF {tf.__version__}, "
+        f"{cores} CPU cores, op determinism {'on' if args.op_determinism else 'off'}; "
         f"ROI classifier, {args.steps} steps x {args.batch} images x {ROIS} ROIs, "
-        f"seed {args.seed}; "
-        f"grad max rel diff {rel_diff:.1e}; deterministic: ours "
-        f"{'yes' if det_ours == 0 else 'no'}, TF {'yes' if det_tf == 0 else 'no'}"
+        f"seed {args.seed}"
     )
     path = os.path.abspath(args.out)
-    plot(path, {"override on (ours)": r_ours, "override off (TF)": r_tf}, step_ms, op_ms, title)
+    results = {
+        "race": race,
+        "half": half,
+        "loss_ours": r_ours.losses,
+        "loss_ours2": r_ours2.losses,
+        "loss_tf": r_tf.losses,
+        "loss_tf2": r_tf2.losses,
+        "det_ours": det_ours,
+        "det_tf": det_tf,
+        "same_grad": identical,
+        "step_s": step_s,
+        "op_s": op_s,
+    }
+    plot(path, results, title)
     print(f"Plot written to {path}")
     print(f"Total time {time.perf_counter() - t_start:.1f} s")
     return 0
