@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "cc/core/cpu/grad_image_isa.h"
 
@@ -63,9 +66,40 @@ const char* CpuIsaName() {
   return "baseline";
 }
 
+namespace {
+
+// A large output is usually freshly mapped memory (allocations this big come
+// straight from mmap), and the kernel then spends as long in page faults as in
+// writing it: fpn-p2's 498 MB output takes 121,000 faults. Asking for
+// transparent huge pages over the output's whole 2 MiB pages cuts that to a
+// few hundred (2-2.4x faster on fpn-p2, measured). It changes only how the
+// pages are backed, never the bits; where THP is off or the call fails,
+// nothing changes.
+void AdviseHugePages(void* output, int64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr int64_t kMinBytes = int64_t{64} << 20;
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  if (bytes < kMinBytes) return;
+  const uintptr_t begin =
+      (reinterpret_cast<uintptr_t>(output) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end =
+      (reinterpret_cast<uintptr_t>(output) + bytes) & ~(kHuge - 1);
+  if (end > begin) {
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  }
+#else
+  (void)output;
+  (void)bytes;
+#endif
+}
+
+}  // namespace
+
 template <typename T>
 void CropAndResizeGradImageCpu(const GradImageArgs& args, T* output,
                                const ParallelRunner& runner) {
+  AdviseHugePages(output, args.batch * args.height * args.width * args.depth *
+                              static_cast<int64_t>(sizeof(T)));
   switch (SelectedIsa()) {
 #if CRG_HAVE_X86_ISAS
     case Isa::kAvx512:
