@@ -19,6 +19,16 @@ if ! "$PYTHON" -c "import tensorflow" >/dev/null 2>&1; then
   echo "[install] installing $TF_PACKAGE"
   "$PYTHON" -m pip install --quiet "$TF_PACKAGE"
 fi
+# Keras 2 (tf_keras, for tests/test_mixed_precision.py) of TensorFlow's minor.
+# --no-deps: its requirement `tensorflow` would add the full TensorFlow next
+# to tensorflow-cpu, which pip does not count as `tensorflow`.
+tf_minor=$("$PYTHON" -c "import importlib.metadata as m
+for d in ('tensorflow', 'tensorflow-cpu'):
+    try:
+        print('.'.join(m.version(d).split('.')[:2])); break
+    except m.PackageNotFoundError:
+        pass")
+"$PYTHON" -m pip install --quiet --no-deps "tf_keras==${tf_minor}.*"
 
 # Prints why a build is needed, or nothing when the installed one is current.
 # Reads files only: importing TensorFlow would take seconds.

@@ -1,4 +1,5 @@
-// Device-neutral arguments of the image-gradient kernels (CPU and CUDA).
+// Device-neutral arguments of the kernels (CPU and CUDA): CropArgs, the
+// inputs every gradient kernel reads, and the image gradient's GradImageArgs.
 #ifndef CROP_AND_RESIZE_GRAD_CC_CORE_GRAD_IMAGE_ARGS_H_
 #define CROP_AND_RESIZE_GRAD_CC_CORE_GRAD_IMAGE_ARGS_H_
 
@@ -9,10 +10,10 @@
 namespace crop_and_resize_grad {
 
 // Shapes: grads [num_boxes, crop_height, crop_width, depth], boxes
-// [num_boxes, 4], box_ind [num_boxes], output [batch, height, width, depth].
-// All arrays are dense and row-major; the pointers are host pointers for the
-// CPU kernel and device pointers for the CUDA kernels.
-struct GradImageArgs {
+// [num_boxes, 4], box_ind [num_boxes]; the image is [batch, height, width,
+// depth]. All arrays are dense and row-major; the pointers are host pointers
+// for the CPU kernels and device pointers for the CUDA kernels.
+struct CropArgs {
   const float* grads = nullptr;
   const float* boxes = nullptr;
   const int32_t* box_ind = nullptr;
@@ -25,6 +26,9 @@ struct GradImageArgs {
   int64_t depth = 0;
   Method method = Method::kBilinear;
 };
+
+// The image gradient: output [batch, height, width, depth].
+struct GradImageArgs : CropArgs {};
 
 }  // namespace crop_and_resize_grad
 

@@ -66,10 +66,7 @@ class CropAndResizeGradBoxesGpuOp : public tensorflow::AsyncOpKernel {
                               .TypeConstraint<T>("T"),        \
                           CropAndResizeGradBoxesGpuOp<T>);
 
-CRG_REGISTER_GPU(Eigen::half);
-CRG_REGISTER_GPU(Eigen::bfloat16);
-CRG_REGISTER_GPU(float);
-CRG_REGISTER_GPU(double);
+CRG_FOR_EACH_FLOAT_TYPE(CRG_REGISTER_GPU);
 
 #undef CRG_REGISTER_GPU
 

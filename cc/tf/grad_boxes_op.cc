@@ -1,6 +1,7 @@
 // Registration of the boxes-gradient op and its shape function. Kernels live
 // beside it in cc/tf.
 #include "cc/tf/op_names.h"
+#include "cc/tf/shape_fns.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -14,19 +15,11 @@ using ::tensorflow::shape_inference::ShapeHandle;
 namespace {
 
 absl::Status GradBoxesShape(InferenceContext* c) {
-  ShapeHandle grads, image, boxes, box_ind;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &grads));
+  ShapeHandle grads, image;
+  DimensionHandle num_boxes, unused;
+  TF_RETURN_IF_ERROR(CheckCropInputShapes(c, 0, 2, &grads, &num_boxes));
   TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &image));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 2, &boxes));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 1, &box_ind));
-
-  DimensionHandle unused;
-  TF_RETURN_IF_ERROR(c->WithValue(c->Dim(boxes, 1), 4, &unused));
   TF_RETURN_IF_ERROR(c->Merge(c->Dim(image, 3), c->Dim(grads, 3), &unused));
-
-  DimensionHandle num_boxes;
-  TF_RETURN_IF_ERROR(c->Merge(c->Dim(grads, 0), c->Dim(boxes, 0), &num_boxes));
-  TF_RETURN_IF_ERROR(c->Merge(num_boxes, c->Dim(box_ind, 0), &num_boxes));
   c->set_output(0, c->Matrix(num_boxes, 4));
   return absl::OkStatus();
 }

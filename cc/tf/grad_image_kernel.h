@@ -49,12 +49,16 @@ struct GradImageFunctor {
                   bool deterministic, tensorflow::Tensor* output);
 };
 
-// Validates the shapes and image_size (host memory) with the shared core
-// check; on success fills `args` (without data pointers) and `output_shape`.
-inline absl::Status CheckGradImageInputShapes(
-    const tensorflow::Tensor& grads, const tensorflow::Tensor& boxes,
-    const tensorflow::Tensor& box_ind, const tensorflow::Tensor& image_size,
-    GradImageArgs* args, tensorflow::TensorShape* output_shape) {
+// Reads the op's four inputs, checks their shapes and image_size (host
+// memory) with the shared core check, and fills `args` (sizes, data pointers
+// and `method`) and `output_shape`. Box values are not checked here.
+inline absl::Status CheckAndReadGradImageInputs(
+    tensorflow::OpKernelContext* ctx, Method method, GradImageArgs* args,
+    tensorflow::TensorShape* output_shape) {
+  const tensorflow::Tensor& grads = ctx->input(0);
+  const tensorflow::Tensor& boxes = ctx->input(1);
+  const tensorflow::Tensor& box_ind = ctx->input(2);
+  const tensorflow::Tensor& image_size = ctx->input(3);
   int64_t size[4] = {0, 0, 0, 0};
   if (image_size.dims() == 1 && image_size.NumElements() == 4) {
     const auto values = image_size.vec<int32_t>();
@@ -63,6 +67,10 @@ inline absl::Status CheckGradImageInputShapes(
   TF_RETURN_IF_ERROR(ToStatus(
       CheckGradImageShapes(ShapeOf(grads), ShapeOf(boxes), ShapeOf(box_ind),
                            ShapeOf(image_size), size, args)));
+  args->method = method;
+  args->grads = grads.flat<float>().data();
+  args->boxes = boxes.flat<float>().data();
+  args->box_ind = box_ind.flat<int32_t>().data();
   return tensorflow::TensorShape::BuildTensorShape(
       {args->batch, args->height, args->width, args->depth}, output_shape);
 }
@@ -89,20 +97,10 @@ class CropAndResizeGradImageOp : public tensorflow::OpKernel {
   }
 
   void Compute(tensorflow::OpKernelContext* ctx) override {
-    const tensorflow::Tensor& grads = ctx->input(0);
-    const tensorflow::Tensor& boxes = ctx->input(1);
-    const tensorflow::Tensor& box_ind = ctx->input(2);
-    const tensorflow::Tensor& image_size = ctx->input(3);
-
     GradImageArgs args;
     tensorflow::TensorShape output_shape;
     OP_REQUIRES_OK(
-        ctx, CheckGradImageInputShapes(grads, boxes, box_ind, image_size, &args,
-                                       &output_shape));
-    args.method = method_;
-    args.grads = grads.flat<float>().data();
-    args.boxes = boxes.flat<float>().data();
-    args.box_ind = box_ind.flat<int32_t>().data();
+        ctx, CheckAndReadGradImageInputs(ctx, method_, &args, &output_shape));
 
     GradImageFunctor<Device, T> functor;
     OP_REQUIRES_OK(ctx, functor.CheckBoxes(ctx, args));

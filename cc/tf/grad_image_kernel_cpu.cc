@@ -32,10 +32,7 @@ struct GradImageFunctor<CPUDevice, T> {
                               .TypeConstraint<T>("T"),        \
                           CropAndResizeGradImageOp<CPUDevice, T>);
 
-CRG_REGISTER_CPU(Eigen::half);
-CRG_REGISTER_CPU(Eigen::bfloat16);
-CRG_REGISTER_CPU(float);
-CRG_REGISTER_CPU(double);
+CRG_FOR_EACH_FLOAT_TYPE(CRG_REGISTER_CPU);
 
 #undef CRG_REGISTER_CPU
 

@@ -27,22 +27,11 @@ class CropAndResizeGradImageGpuOp : public tensorflow::AsyncOpKernel {
 
   void ComputeAsync(tensorflow::OpKernelContext* ctx,
                     DoneCallback done) override {
-    const tensorflow::Tensor& grads = ctx->input(0);
-    const tensorflow::Tensor& boxes = ctx->input(1);
-    const tensorflow::Tensor& box_ind = ctx->input(2);
-    const tensorflow::Tensor& image_size = ctx->input(3);
-
     GradImageArgs args;
     tensorflow::TensorShape output_shape;
     OP_REQUIRES_OK_ASYNC(
-        ctx,
-        CheckGradImageInputShapes(grads, boxes, box_ind, image_size, &args,
-                                  &output_shape),
+        ctx, CheckAndReadGradImageInputs(ctx, method_, &args, &output_shape),
         done);
-    args.method = method_;
-    args.grads = grads.flat<float>().data();
-    args.boxes = boxes.flat<float>().data();
-    args.box_ind = box_ind.flat<int32_t>().data();
     const bool deterministic =
         deterministic_ || tensorflow::OpDeterminismRequired();
     // Runs after the box check passed, possibly on another thread; the
@@ -100,10 +89,7 @@ class CropAndResizeGradImageGpuOp : public tensorflow::AsyncOpKernel {
                               .HostMemory("image_size"),      \
                           CropAndResizeGradImageGpuOp<T>);
 
-CRG_REGISTER_GPU(Eigen::half);
-CRG_REGISTER_GPU(Eigen::bfloat16);
-CRG_REGISTER_GPU(float);
-CRG_REGISTER_GPU(double);
+CRG_FOR_EACH_FLOAT_TYPE(CRG_REGISTER_GPU);
 
 #undef CRG_REGISTER_GPU
 

@@ -1,6 +1,7 @@
 // Registration of the op and its shape function. Kernels live beside it in
 // cc/tf.
 #include "cc/tf/op_names.h"
+#include "cc/tf/shape_fns.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -14,19 +15,11 @@ using ::tensorflow::shape_inference::ShapeHandle;
 namespace {
 
 absl::Status GradImageShape(InferenceContext* c) {
-  ShapeHandle grads, boxes, box_ind, image_size;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &grads));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &boxes));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &box_ind));
+  ShapeHandle grads, image_size;
+  DimensionHandle num_boxes, unused;
+  TF_RETURN_IF_ERROR(CheckCropInputShapes(c, 0, 1, &grads, &num_boxes));
   TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 1, &image_size));
-
-  DimensionHandle unused;
-  TF_RETURN_IF_ERROR(c->WithValue(c->Dim(boxes, 1), 4, &unused));
   TF_RETURN_IF_ERROR(c->WithValue(c->Dim(image_size, 0), 4, &unused));
-
-  DimensionHandle num_boxes;
-  TF_RETURN_IF_ERROR(c->Merge(c->Dim(grads, 0), c->Dim(boxes, 0), &num_boxes));
-  TF_RETURN_IF_ERROR(c->Merge(num_boxes, c->Dim(box_ind, 0), &num_boxes));
 
   // Static [B, H, W, D] when image_size is a constant.
   ShapeHandle output;
