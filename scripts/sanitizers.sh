@@ -46,7 +46,7 @@ for variant in "${VARIANTS[@]}"; do
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCRG_BUILD_TESTS=ON \
     -DCRG_BUILD_TF_OP=OFF -DCRG_CUDA=OFF -DCRG_SANITIZER="$sanitizer" >"$build/configure.log" 2>&1 ||
     { cat "$build/configure.log"; exit 1; }
-  targets=(kernel_tests)
+  targets=(kernel_tests boxes_tests)
   [ "$sanitizer" != thread ] && targets+=(emulation_tests)
   cmake --build "$build" --target "${targets[@]}" -j "$JOBS"
   echo "== $variant: ctest"
