@@ -1,6 +1,7 @@
 // The emulator behind cuda_shim.h: a single OS thread runs every CUDA thread
 // of a block as a fiber (ucontext), switching at atomics (in shuffled order)
-// and at warp shuffles (lockstep), plus the runtime API the launchers use.
+// at warp shuffles (lockstep) and at __syncthreads() (block-wide barrier), with
+// per-block __shared__ storage, plus the runtime API the launchers use.
 #include "tests/cuda_emulation/cuda_shim.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <new>
 #include <random>
 #include <vector>
 
@@ -108,7 +110,7 @@ constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kStackBytes = 64 * 1024;
 #endif
 
-enum class FiberState { kReady, kWaitingShuffle, kDone };
+enum class FiberState { kReady, kWaitingShuffle, kWaitingBarrier, kDone };
 
 struct Fiber {
 #if CRG_EMU_ASM_SWITCH
@@ -131,10 +133,24 @@ struct Warp {
   uint64_t results[32];
 };
 
+// One __shared__ variable of the current block.
+struct SharedSlot {
+  const void* key;
+  size_t bytes;
+  size_t alignment;
+  void* storage;
+  const char* name;
+};
+
 struct Scheduler {
   std::vector<std::unique_ptr<Fiber>> fibers;  // reused across blocks
   std::vector<Warp> warps;
   int live = 0;  // threads of the current block not yet done
+  int block_threads = 0;
+  int barrier_arrived = 0;  // threads of the block waiting at __syncthreads
+  std::vector<SharedSlot> shared;  // this block's __shared__ variables
+  size_t shared_total = 0;         // their bytes
+  size_t dynamic_shared = 0;       // the launch's dynamic shared bytes
   Fiber* current = nullptr;
   const std::function<void()>* body = nullptr;
   bool ftz = false;
@@ -264,14 +280,45 @@ void PrepareStack(Fiber* f) {
 #endif
 
 [[noreturn]] void Deadlock() {
-  fprintf(stderr,
-          "emulator: deadlock in block (%u,%u,%u): threads wait at a warp "
-          "shuffle that some lanes of their mask never reach (they exited or "
-          "diverged)\n",
-          g_sched.fibers[0]->thread.block_idx.x,
-          g_sched.fibers[0]->thread.block_idx.y,
-          g_sched.fibers[0]->thread.block_idx.z);
+  int at_shuffle = 0, at_barrier = 0, done = 0;
+  for (int t = 0; t < g_sched.block_threads; ++t) {
+    switch (g_sched.fibers[t]->state) {
+      case FiberState::kWaitingShuffle:
+        ++at_shuffle;
+        break;
+      case FiberState::kWaitingBarrier:
+        ++at_barrier;
+        break;
+      case FiberState::kDone:
+        ++done;
+        break;
+      case FiberState::kReady:
+        break;
+    }
+  }
+  const uint3 b = g_sched.fibers[0]->thread.block_idx;
+  if (at_barrier > 0) {
+    fprintf(stderr,
+            "emulator: deadlock in block (%u,%u,%u): divergent __syncthreads: "
+            "%d of %d threads wait at the barrier, %d exited, %d wait at a "
+            "warp shuffle\n",
+            b.x, b.y, b.z, at_barrier, g_sched.block_threads, done, at_shuffle);
+  } else {
+    fprintf(stderr,
+            "emulator: deadlock in block (%u,%u,%u): threads wait at a warp "
+            "shuffle that some lanes of their mask never reach (they exited "
+            "or diverged)\n",
+            b.x, b.y, b.z);
+  }
   abort();
+}
+
+void FreeShared() {
+  for (const SharedSlot& s : g_sched.shared) {
+    ::operator delete(s.storage, std::align_val_t(s.alignment));
+  }
+  g_sched.shared.clear();
+  g_sched.shared_total = 0;
 }
 
 void RunBlock(uint3 block_idx, dim3 grid, dim3 block, int threads) {
@@ -293,6 +340,8 @@ void RunBlock(uint3 block_idx, dim3 grid, dim3 block, int threads) {
     f->thread.grid_dim = grid;
   }
   g_sched.live = threads;
+  g_sched.block_threads = threads;
+  g_sched.barrier_arrived = 0;
   const bool shuffled = g_options.schedule == Schedule::kShuffled;
   std::vector<int> ready;
   ready.reserve(threads);
@@ -319,6 +368,8 @@ void RunBlock(uint3 block_idx, dim3 grid, dim3 block, int threads) {
     }
     RunFiber(pick);
   }
+  if (g_sched.barrier_arrived != 0) Deadlock();  // cannot happen: all done
+  FreeShared();  // A fresh copy for the next block.
 }
 
 }  // namespace
@@ -433,6 +484,51 @@ uint64_t ShuffleXor(uint32_t mask, uint64_t bits, int lane_mask, int width) {
   return w.results[lane];
 }
 
+void SyncThreads() {
+  Fiber* f = g_sched.current;
+  if (f == nullptr) Fault("__syncthreads outside a kernel", nullptr);
+  ++g_sched.barrier_arrived;
+  if (g_sched.barrier_arrived < g_sched.block_threads) {
+    f->state = FiberState::kWaitingBarrier;
+    SwitchToScheduler(f, false);
+    return;
+  }
+  // The last thread is here: release the block. The shuffled scheduler then
+  // resumes the threads in a random order (this one included).
+  for (int t = 0; t < g_sched.block_threads; ++t) {
+    Fiber* g = g_sched.fibers[t].get();
+    if (g->state == FiberState::kWaitingBarrier) g->state = FiberState::kReady;
+  }
+  g_sched.barrier_arrived = 0;
+  ++g_counters.barriers;
+  Yield();
+}
+
+void* SharedStorage(const void* key, size_t bytes, size_t alignment,
+                    const char* name) {
+  if (g_sched.current == nullptr) Fault("__shared__ outside a kernel", nullptr);
+  for (const SharedSlot& s : g_sched.shared) {
+    if (s.key == key) {
+      if (s.bytes != bytes) Fault("__shared__ variable changed size", key);
+      return s.storage;
+    }
+  }
+  g_sched.shared_total += bytes;
+  if (g_sched.shared_total + g_sched.dynamic_shared > 48 * 1024) {
+    fprintf(stderr, "emulator: __shared__ %s: %zu static bytes in all\n", name,
+            g_sched.shared_total);
+    Fault("more than 48 KiB of shared memory per block", key);
+  }
+  alignment = std::max<size_t>(alignment, 16);
+  // Its own allocation, exactly `bytes` long: ASan reports any access past
+  // either end, and any use of it after the block.
+  void* p = ::operator new(bytes, std::align_val_t(alignment));
+  memset(p, 0xff, bytes);  // Shared memory starts with garbage.
+  g_sched.shared.push_back(SharedSlot{key, bytes, alignment, p, name});
+  g_counters.shared_bytes += static_cast<int64_t>(bytes);
+  return p;
+}
+
 void Fault(const char* what, const void* address) {
   if (g_sched.current != nullptr) {
     const ThreadState& t = g_sched.current->thread;
@@ -501,6 +597,7 @@ cudaError_t RunGrid(dim3 grid, dim3 block, size_t shared_bytes,
   g_counters.threads += static_cast<int64_t>(threads * blocks);
   g_sched.body = &body;
   g_sched.ftz = ftz;
+  g_sched.dynamic_shared = shared_bytes;
   g_sched.rng.seed(g_options.seed * 0x9e3779b97f4a7c15ull +
                    static_cast<uint64_t>(g_counters.launches));
   std::vector<uint64_t> order(blocks);

@@ -147,6 +147,8 @@ struct Counters {
   int64_t float2_atomics = 0;  // atomicAdd(float2*)
   int64_t float4_atomics = 0;  // atomicAdd(float4*)
   int64_t shuffles = 0;        // completed warp-wide shuffles
+  int64_t barriers = 0;        // completed block-wide __syncthreads()
+  int64_t shared_bytes = 0;    // __shared__ bytes allocated (all blocks)
   int64_t context_switches = 0;
   int64_t memsets = 0;
   int64_t memcpys = 0;
@@ -182,6 +184,20 @@ struct ThreadState {
 const ThreadState& Current();
 void Yield();  // a scheduling point (atomics)
 uint64_t ShuffleXor(uint32_t mask, uint64_t bits, int lane_mask, int width);
+void SyncThreads();  // __syncthreads(): a block-wide barrier
+// The current block's copy of the __shared__ variable identified by `key`
+// (the address of a tag the rewrite emits next to the declaration): `bytes`
+// of fresh storage per block, filled with 0xff bytes (a NaN for floating
+// point) until written, freed when the block ends.
+void* SharedStorage(const void* key, size_t bytes, size_t alignment,
+                    const char* name);
+template <typename T>
+inline T& SharedVariable(const void* key, const char* name) {
+  static_assert(std::is_trivially_default_constructible<T>::value &&
+                    std::is_trivially_destructible<T>::value,
+                "__shared__ variables must be trivial");
+  return *static_cast<T*>(SharedStorage(key, sizeof(T), alignof(T), name));
+}
 [[noreturn]] void Fault(const char* what, const void* address);
 void CheckDeviceAccess(const void* p, size_t bytes, size_t alignment,
                        const char* what);
@@ -387,6 +403,10 @@ inline T __shfl_xor_sync(unsigned int mask, T var, int lane_mask,
   memcpy(&out, &bits, sizeof(T));
   return out;
 }
+
+// Block-wide barrier: every thread of the block must arrive; the emulator
+// aborts if one exits (or waits at a warp shuffle) instead.
+inline void __syncthreads() { crg_emu::internal::SyncThreads(); }
 
 // Read-only cached loads: a checked plain load.
 template <typename T>

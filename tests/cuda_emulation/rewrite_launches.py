@@ -3,8 +3,17 @@
     python3 rewrite_launches.py IN.cu OUT.cc
 
 Every `kernel<<<grid, block[, shared[, stream]]>>>(args...)` becomes
-`::crg_emu::Launch(grid, block, ...)(kernel, args...)`; nothing else changes,
-and a #line directive plus kept newlines make compiler messages and sanitizer
+`::crg_emu::Launch(grid, block, ...)(kernel, args...)`, and every static
+`__shared__ T name[dims];` in a kernel becomes a reference to the current
+block's copy, which the emulator allocates per block:
+
+    static const char crg_emu_shared_name = 0;
+    auto& name = ::crg_emu::internal::SharedVariable<T[dims]>(
+        &crg_emu_shared_name, "name");
+
+(the tag's address names the variable, one per template instantiation).
+Nothing else changes (dynamic `extern __shared__` is refused), and a #line
+directive plus kept newlines make compiler messages and sanitizer
 reports point at the original file and line.
 """
 
@@ -16,6 +25,21 @@ LAUNCH = re.compile(
     re.DOTALL,
 )
 
+SHARED = re.compile(
+    r"\b__shared__\s+(?P<type>[A-Za-z_][\w:<>, ]*?)\s*\b(?P<name>[A-Za-z_]\w*)"
+    r"\s*(?P<dims>(?:\[[^\]\n]*\]\s*)*);"
+)
+
+
+def shared(m: re.Match) -> str:
+    name = m.group("name")
+    dims = re.sub(r"\s+", "", m.group("dims"))
+    return (
+        f"static const char crg_emu_shared_{name} = 0; "
+        f"auto& {name} = ::crg_emu::internal::SharedVariable<"
+        f'{m.group("type").strip()}{dims}>(&crg_emu_shared_{name}, "{name}");'
+    )
+
 
 def rewrite(text: str) -> tuple[str, int]:
     def launch(m: re.Match) -> str:
@@ -23,6 +47,9 @@ def rewrite(text: str) -> tuple[str, int]:
         return f"::crg_emu::Launch({m.group('config')})({m.group('kernel')},{newlines} "
 
     out, count = LAUNCH.subn(launch, text)
+    out = SHARED.sub(shared, out)
+    if "__shared__" in out:
+        raise SystemExit("rewrite_launches: a __shared__ declaration was not rewritten")
     if "<<<" in out or ">>>" in out:
         raise SystemExit("rewrite_launches: a launch was not rewritten")
     return out, count
