@@ -109,6 +109,9 @@ template <typename T>
 cudaError_t LaunchCropAndResizeGradBoxesTyped(const GradBoxesArgs& args,
                                               const T* image, float* output,
                                               cudaStream_t stream) {
+  // The launch reports errors through cudaGetLastError(), which would also
+  // return an earlier, unrelated error of this thread: clear it first.
+  (void)cudaGetLastError();
   if (!ValidArgs(args)) return cudaErrorInvalidValue;
   if (args.num_boxes == 0) return cudaSuccess;
   if (output == nullptr || args.boxes == nullptr || args.box_ind == nullptr ||
