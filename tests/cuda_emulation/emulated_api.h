@@ -49,6 +49,18 @@ struct EmulatedApi {
 const EmulatedApi& EmulatedSm80();
 const EmulatedApi& EmulatedSm90();
 
+// The boxes-gradient launcher (cuda/grad_boxes.cu), same build scheme. The
+// EmuArgs fields mean what GradBoxesArgs's do; `image` is of `dtype`.
+struct EmulatedBoxesApi {
+  const char* name;
+  int arch;
+  cudaError_t (*launch)(const EmuArgs& args, int dtype, const void* image,
+                        float* output, cudaStream_t stream);
+};
+
+const EmulatedBoxesApi& EmulatedBoxesSm80();
+const EmulatedBoxesApi& EmulatedBoxesSm90();
+
 }  // namespace crg_emu
 
 #endif  // CRG_TESTS_CUDA_EMULATION_EMULATED_API_H_

@@ -23,6 +23,14 @@
 //   launcher     argument errors, misaligned pointers, stale CUDA errors,
 //                empty outputs, invalid box indices.
 //   huge         image sizes above 2^24: taps clamped to size - 1.
+//   boxes        the boxes-gradient kernel (cuda/grad_boxes.cu: __shared__
+//                sums, __syncthreads, fixed tree) bitwise equal to the CPU
+//                boxes kernel for every dtype, method and shape.
+//   boxes-tree   boxes whose float32 result depends on the exact tree.
+//   boxes-order  the same across thread orders, block orders and SM counts.
+//   boxes-launcher  argument errors, no boxes, depth 0, box_ind outside the
+//                batch, a stale error.
+//   boxes-huge   the boxes kernel's tap clamp above 2^24.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,8 +42,10 @@
 #include <string>
 #include <vector>
 
+#include "cc/core/cpu/grad_boxes.h"
 #include "cc/core/cpu/grad_image.h"
 #include "cc/core/float16.h"
+#include "cc/core/grad_boxes_args.h"
 #include "cc/core/sampling.h"
 #include "tests/cuda_emulation/emulated_api.h"
 
@@ -970,6 +980,489 @@ void TestHugeSizes() {
   }
 }
 
+// ---- the boxes-gradient kernel (cuda/grad_boxes.cu)
+// ---------------------------------------------------------------------------
+
+const crg_emu::EmulatedBoxesApi* const kBoxesApis[] = {
+    &crg_emu::EmulatedBoxesSm80(), &crg_emu::EmulatedBoxesSm90()};
+
+// `values` in `dtype`, as raw bytes.
+std::vector<unsigned char> EncodeImage(const std::vector<double>& values,
+                                       int dtype) {
+  const int64_t n = static_cast<int64_t>(values.size());
+  std::vector<unsigned char> bytes(n * ElementBytes(dtype));
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = values[i];
+    const float f = static_cast<float>(v);
+    uint16_t h;
+    switch (dtype) {
+      case crg_emu::kEmuHalf:
+        h = crg::FloatToHalfBits(f);
+        memcpy(&bytes[2 * i], &h, 2);
+        break;
+      case crg_emu::kEmuBFloat16:
+        h = crg::FloatToBFloat16Bits(f);
+        memcpy(&bytes[2 * i], &h, 2);
+        break;
+      case crg_emu::kEmuFloat:
+        memcpy(&bytes[4 * i], &f, 4);
+        break;
+      default:
+        memcpy(&bytes[8 * i], &v, 8);
+        break;
+    }
+  }
+  return bytes;
+}
+
+// A random image [batch, height, width, depth] for `p` in `dtype`.
+std::vector<unsigned char> MakeImage(const Problem& p, int dtype,
+                                     std::mt19937_64& rng) {
+  std::vector<double> values(p.batch * p.height * p.width * p.depth);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (double& v : values) v = normal(rng) * (rng() % 16 == 0 ? 100.0 : 1.0);
+  return EncodeImage(values, dtype);
+}
+
+struct BoxesRun {
+  std::vector<float> out;
+  crg_emu::Counters counters;
+};
+
+// Copies `p` and `image` into emulated device memory, runs the boxes
+// launcher, copies back the [N, 4] output.
+BoxesRun RunBoxesEmulated(const crg_emu::EmulatedBoxesApi& api,
+                          const Problem& p,
+                          const std::vector<unsigned char>& image, int dtype,
+                          int method, const RunOptions& o = {}) {
+  crg_emu::Options& opt = crg_emu::GetOptions();
+  opt.schedule = o.schedule;
+  opt.seed = o.seed;
+  opt.multiprocessors = o.multiprocessors;
+  crg_emu::ResetCounters();
+  auto upload = [](const void* src, size_t bytes) {
+    void* d = crg_emu::DeviceMalloc(bytes);
+    if (bytes > 0) memcpy(d, src, bytes);
+    return d;
+  };
+  EmuArgs a;
+  a.grads = static_cast<float*>(upload(p.grads.data(), p.grads.size() * 4));
+  a.boxes = static_cast<float*>(upload(p.boxes.data(), p.boxes.size() * 4));
+  a.box_ind =
+      static_cast<int32_t*>(upload(p.box_ind.data(), p.box_ind.size() * 4));
+  a.num_boxes = p.num_boxes();
+  a.crop_height = p.crop_height;
+  a.crop_width = p.crop_width;
+  a.batch = p.batch;
+  a.height = p.height;
+  a.width = p.width;
+  a.depth = p.depth;
+  a.method = method;
+  void* img = upload(image.data(), image.size());
+  const size_t out_bytes = p.num_boxes() * 4 * sizeof(float);
+  float* out = static_cast<float*>(crg_emu::DeviceMalloc(out_bytes));
+  memset(out, 0xA5, out_bytes);  // "uninitialized"
+  const cudaError_t err = api.launch(a, dtype, img, out, nullptr);
+  CHECK(err == o.expect, "%s boxes %s: launch returned %s, not %s", api.name,
+        p.name.c_str(), cudaGetErrorName(err), cudaGetErrorName(o.expect));
+  BoxesRun r;
+  r.out.assign(out, out + p.num_boxes() * 4);
+  r.counters = crg_emu::GetCounters();
+  crg_emu::DeviceFree(out);
+  crg_emu::DeviceFree(img);
+  crg_emu::DeviceFree(const_cast<int32_t*>(a.box_ind));
+  crg_emu::DeviceFree(const_cast<float*>(a.boxes));
+  crg_emu::DeviceFree(const_cast<float*>(a.grads));
+  return r;
+}
+
+// The CPU boxes kernel, under flush-to-zero as TensorFlow's threads run it.
+std::vector<float> RunBoxesCpu(const Problem& p,
+                               const std::vector<unsigned char>& image,
+                               int dtype, int method) {
+  crg::GradBoxesArgs a;
+  a.grads = p.grads.data();
+  a.boxes = p.boxes.data();
+  a.box_ind = p.box_ind.data();
+  a.num_boxes = p.num_boxes();
+  a.crop_height = p.crop_height;
+  a.crop_width = p.crop_width;
+  a.batch = p.batch;
+  a.height = p.height;
+  a.width = p.width;
+  a.depth = p.depth;
+  a.method = static_cast<crg::Method>(method);
+  std::vector<float> out(p.num_boxes() * 4, -1.0f);
+#if CRG_TEST_X86
+  const unsigned int csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040u);
+#endif
+  const crg::ParallelRunner runner = crg::SerialRunner();
+  const void* img = image.data();
+  switch (dtype) {
+    case crg_emu::kEmuHalf:
+      crg::CropAndResizeGradBoxesCpu(a, static_cast<const crg::Half*>(img),
+                                     out.data(), runner);
+      break;
+    case crg_emu::kEmuBFloat16:
+      crg::CropAndResizeGradBoxesCpu(a, static_cast<const crg::BFloat16*>(img),
+                                     out.data(), runner);
+      break;
+    case crg_emu::kEmuFloat:
+      crg::CropAndResizeGradBoxesCpu(a, static_cast<const float*>(img),
+                                     out.data(), runner);
+      break;
+    default:
+      crg::CropAndResizeGradBoxesCpu(a, static_cast<const double*>(img),
+                                     out.data(), runner);
+      break;
+  }
+#if CRG_TEST_X86
+  _mm_setcsr(csr);
+#endif
+  return out;
+}
+
+bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || memcmp(a.data(), b.data(), a.size() * 4) == 0);
+}
+
+// First differing element, for the failure message.
+std::string FirstDifference(const std::vector<float>& got,
+                            const std::vector<float>& want) {
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    if (memcmp(&got[i], &want[i], 4) != 0) {
+      char buf[128];
+      snprintf(buf, sizeof(buf), "box %zu coord %zu: %.9g vs cpu %.9g", i / 4,
+               i % 4, got[i], want[i]);
+      return buf;
+    }
+  }
+  return "sizes differ";
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Shapes: crop sizes 1 and > 1, depths 1..300 (below, at and above the 256
+// lanes, and not dividing them), one, several and more boxes than blocks.
+std::vector<Problem> BoxesProblems(std::mt19937_64& rng) {
+  struct Shape {
+    int64_t b, h, w, d, n, ch, cw;
+  };
+  const Shape shapes[] = {
+      {1, 1, 1, 1, 1, 1, 1},   {2, 5, 7, 1, 9, 1, 1},   {2, 6, 5, 3, 7, 3, 2},
+      {1, 9, 4, 7, 5, 1, 4},   {3, 4, 6, 64, 6, 2, 3},  {1, 7, 7, 255, 3, 2, 2},
+      {2, 3, 5, 256, 4, 1, 3}, {1, 5, 3, 257, 3, 3, 1}, {2, 4, 4, 300, 5, 2, 2},
+      {2, 8, 6, 5, 14, 5, 4},
+  };
+  std::vector<Problem> problems;
+  int i = 0;
+  for (const Shape& s : shapes) {
+    problems.push_back(RandomProblem("boxes" + std::to_string(i++), rng, s.b,
+                                     s.h, s.w, s.d, s.n, s.ch, s.cw));
+  }
+  return problems;
+}
+
+// Every dtype, method, shape and architecture: bitwise equal to the CPU
+// kernel, one launch, ten barriers per box, one 8 KiB `sums` per block.
+void TestBoxes() {
+  std::mt19937_64 rng(21);
+  const std::vector<Problem> problems = BoxesProblems(rng);
+  int k = 0, cases = 0;
+  for (const Problem& p : problems) {
+    for (int dtype = 0; dtype < 4; ++dtype) {
+      const std::vector<unsigned char> image = MakeImage(p, dtype, rng);
+      for (int method = 0; method < 2; ++method) {
+        const std::vector<float> cpu = RunBoxesCpu(p, image, dtype, method);
+        ++cases;
+        for (const crg_emu::EmulatedBoxesApi* api : kBoxesApis) {
+          // Sanitized builds (CI) run one architecture per case, alternating.
+          if (kSanitized && (api == kBoxesApis[1]) != (cases % 2 == 1)) {
+            continue;
+          }
+          RunOptions o;
+          o.seed = 100 + k++;
+          o.multiprocessors = 1 + k % 3;  // 8 to 24 blocks
+          const BoxesRun r = RunBoxesEmulated(*api, p, image, dtype, method, o);
+          CHECK(BitwiseEqual(r.out, cpu), "%s %s %s %s: %s", api->name,
+                p.name.c_str(), kDTypeNames[dtype], kMethodNames[method],
+                FirstDifference(r.out, cpu).c_str());
+          const int64_t blocks =
+              std::min<int64_t>(p.num_boxes(), o.multiprocessors * 8);
+          CHECK(r.counters.launches == 1 && r.counters.scalar_atomics == 0 &&
+                    r.counters.threads == blocks * 256 &&
+                    r.counters.barriers == p.num_boxes() * 10 &&
+                    r.counters.shared_bytes == blocks * 4 * 256 * 8,
+                "%s %s: launches %lld threads %lld barriers %lld shared %lld",
+                api->name, p.name.c_str(),
+                static_cast<long long>(r.counters.launches),
+                static_cast<long long>(r.counters.threads),
+                static_cast<long long>(r.counters.barriers),
+                static_cast<long long>(r.counters.shared_bytes));
+        }
+      }
+    }
+  }
+}
+
+// The reduction tree itself. A float64 sum rounded once to float32 rarely
+// shows a different association, so these boxes are built to: 256 terms (D =
+// 256, a 1x1 crop, so term i is lane i), the same image in every channel, and
+// grads +2^60 and -2^60 at two lanes and a small value at a third. The
+// small value survives only if the two large ones cancel before it joins,
+// which depends on exactly which lanes the tree pairs at which level.
+void TestBoxesTree() {
+  std::mt19937_64 rng(24);
+  Problem p = MakeShape("boxes-tree", 1, 6, 7, 256, 24, 1, 1);
+  for (int64_t n = 0; n < p.num_boxes(); ++n) {
+    const float box[4] = {0.1f, 0.15f, 0.8f, 0.9f};
+    memcpy(&p.boxes[4 * n], box, sizeof(box));
+    float* g = &p.grads[256 * n];
+    int a = static_cast<int>(rng() % 256), b, c;
+    do b = static_cast<int>(rng() % 256);
+    while (b == a);
+    do c = static_cast<int>(rng() % 256);
+    while (c == a || c == b);
+    if (n < 8) {  // lane 0 against lane 2^n: each level of the tree
+      a = 0;
+      b = 1 << n;
+      c = b == 1 ? 2 : 1;
+    }
+    g[a] = 1152921504606846976.0f;  // 2^60
+    g[b] = -1152921504606846976.0f;
+    g[c] = 1.5f;
+  }
+  std::vector<double> values(p.height * p.width * p.depth);
+  for (int64_t y = 0; y < p.height; ++y) {
+    for (int64_t x = 0; x < p.width; ++x) {
+      for (int64_t d = 0; d < p.depth; ++d) {
+        values[(y * p.width + x) * p.depth + d] =
+            static_cast<double>(y * y * 3 + x * 5);
+      }
+    }
+  }
+  for (int dtype = 0; dtype < 4; ++dtype) {
+    const std::vector<unsigned char> image = EncodeImage(values, dtype);
+    const std::vector<float> cpu = RunBoxesCpu(p, image, dtype, 0);
+    for (const crg_emu::EmulatedBoxesApi* api : kBoxesApis) {
+      RunOptions o;
+      o.multiprocessors = 1;
+      const BoxesRun r = RunBoxesEmulated(*api, p, image, dtype, 0, o);
+      CHECK(BitwiseEqual(r.out, cpu), "%s %s %s: %s", api->name, p.name.c_str(),
+            kDTypeNames[dtype], FirstDifference(r.out, cpu).c_str());
+    }
+  }
+}
+
+// Bitwise the same for in-order and shuffled thread orders, block orders and
+// SM counts (1 SM: 8 blocks, so each block loops over several boxes and
+// reuses its `sums`).
+void TestBoxesOrder() {
+  std::mt19937_64 rng(22);
+  std::vector<Problem> problems;
+  problems.push_back(RandomProblem("order-d300", rng, 2, 6, 5, 300, 12, 2, 2));
+  problems.push_back(RandomProblem("order-d3", rng, 2, 6, 5, 3, 20, 4, 3));
+  const int seeds = kSanitized ? 1 : 3;
+  for (const Problem& p : problems) {
+    for (int dtype : {crg_emu::kEmuHalf, crg_emu::kEmuDouble}) {
+      const std::vector<unsigned char> image = MakeImage(p, dtype, rng);
+      const std::vector<float> cpu = RunBoxesCpu(p, image, dtype, 0);
+      for (const crg_emu::EmulatedBoxesApi* api : kBoxesApis) {
+        for (int sms : {1, 132}) {
+          for (int s = 0; s <= seeds; ++s) {
+            RunOptions o;
+            o.multiprocessors = sms;
+            o.seed = 1000 + s;
+            if (s == seeds) o.schedule = crg_emu::Schedule::kInOrder;
+            const BoxesRun r = RunBoxesEmulated(*api, p, image, dtype, 0, o);
+            CHECK(BitwiseEqual(r.out, cpu), "%s %s %s %d SMs seed %d: %s",
+                  api->name, p.name.c_str(), kDTypeNames[dtype], sms, s,
+                  FirstDifference(r.out, cpu).c_str());
+          }
+        }
+      }
+    }
+  }
+}
+
+// What the launcher rejects (nothing launched, no error left behind), empty
+// work, depth 0, box indices outside the batch (zeros, nothing read) and a
+// stale error from before the call.
+void TestBoxesLauncher() {
+  std::mt19937_64 rng(23);
+  const Problem base = RandomProblem("launcher", rng, 2, 5, 4, 3, 3, 2, 2);
+  const std::vector<unsigned char> image =
+      MakeImage(base, crg_emu::kEmuFloat, rng);
+  const crg_emu::EmulatedBoxesApi& api = crg_emu::EmulatedBoxesSm90();
+  struct Bad {
+    const char* what;
+    void (*edit)(EmuArgs&);
+  };
+  const Bad bad[] = {
+      {"num_boxes < 0", [](EmuArgs& a) { a.num_boxes = -1; }},
+      {"crop_height 0", [](EmuArgs& a) { a.crop_height = 0; }},
+      {"crop_width < 0", [](EmuArgs& a) { a.crop_width = -2; }},
+      {"batch < 0", [](EmuArgs& a) { a.batch = -1; }},
+      {"height 0", [](EmuArgs& a) { a.height = 0; }},
+      {"width 0", [](EmuArgs& a) { a.width = 0; }},
+      {"depth < 0", [](EmuArgs& a) { a.depth = -1; }},
+      {"method 2", [](EmuArgs& a) { a.method = 2; }},
+      {"method -1", [](EmuArgs& a) { a.method = -1; }},
+      {"null grads", [](EmuArgs& a) { a.grads = nullptr; }},
+      {"null boxes", [](EmuArgs& a) { a.boxes = nullptr; }},
+      {"null box_ind", [](EmuArgs& a) { a.box_ind = nullptr; }},
+  };
+  float* grads = static_cast<float*>(
+      crg_emu::DeviceMalloc(base.grads.size() * sizeof(float)));
+  float* boxes = static_cast<float*>(crg_emu::DeviceMalloc(12 * sizeof(float)));
+  int32_t* box_ind =
+      static_cast<int32_t*>(crg_emu::DeviceMalloc(3 * sizeof(int32_t)));
+  void* img = crg_emu::DeviceMalloc(image.size());
+  float* out = static_cast<float*>(crg_emu::DeviceMalloc(12 * sizeof(float)));
+  memcpy(grads, base.grads.data(), base.grads.size() * sizeof(float));
+  memcpy(boxes, base.boxes.data(), 12 * sizeof(float));
+  memcpy(box_ind, base.box_ind.data(), 3 * sizeof(int32_t));
+  memcpy(img, image.data(), image.size());
+  EmuArgs good;
+  good.grads = grads;
+  good.boxes = boxes;
+  good.box_ind = box_ind;
+  good.num_boxes = 3;
+  good.crop_height = base.crop_height;
+  good.crop_width = base.crop_width;
+  good.batch = base.batch;
+  good.height = base.height;
+  good.width = base.width;
+  good.depth = base.depth;
+  crg_emu::GetOptions() = crg_emu::Options();
+  auto launches = [] { return crg_emu::GetCounters().launches; };
+  for (const Bad& b : bad) {
+    EmuArgs a = good;
+    b.edit(a);
+    crg_emu::ResetCounters();
+    const cudaError_t err =
+        api.launch(a, crg_emu::kEmuFloat, img, out, nullptr);
+    CHECK(err == cudaErrorInvalidValue && launches() == 0 &&
+              cudaGetLastError() == cudaSuccess,
+          "boxes launcher, %s: %s, %lld launches", b.what,
+          cudaGetErrorName(err), static_cast<long long>(launches()));
+  }
+  struct Call {
+    const char* what;
+    int dtype;
+    const void* image;
+    float* output;
+  };
+  const Call bad_calls[] = {
+      {"null image", crg_emu::kEmuFloat, nullptr, out},
+      {"null output", crg_emu::kEmuFloat, img, nullptr},
+      {"unknown dtype", 7, img, out},
+  };
+  for (const Call& c : bad_calls) {
+    crg_emu::ResetCounters();
+    const cudaError_t err =
+        api.launch(good, c.dtype, c.image, c.output, nullptr);
+    CHECK(err == cudaErrorInvalidValue && launches() == 0,
+          "boxes launcher, %s: %s", c.what, cudaGetErrorName(err));
+  }
+  // No boxes: success, nothing launched, whatever the pointers.
+  {
+    EmuArgs a = good;
+    a.num_boxes = 0;
+    a.boxes = nullptr;
+    a.box_ind = nullptr;
+    crg_emu::ResetCounters();
+    const cudaError_t err =
+        api.launch(a, crg_emu::kEmuFloat, nullptr, nullptr, nullptr);
+    CHECK(err == cudaSuccess && launches() == 0, "boxes, no boxes: %s",
+          cudaGetErrorName(err));
+  }
+  // Depth 0: no image or grads needed; zeros.
+  {
+    EmuArgs a = good;
+    a.depth = 0;
+    a.grads = nullptr;
+    memset(out, 0xA5, 12 * sizeof(float));
+    const cudaError_t err =
+        api.launch(a, crg_emu::kEmuFloat, nullptr, out, nullptr);
+    bool zeros = true;
+    for (int i = 0; i < 12; ++i) zeros = zeros && out[i] == 0.0f;
+    CHECK(err == cudaSuccess && zeros, "boxes, depth 0: %s, zeros %d",
+          cudaGetErrorName(err), zeros);
+  }
+  // Box indices outside [0, batch): zeros for those boxes, the others as the
+  // CPU kernel computes them.
+  {
+    const int32_t ind[3] = {-1, 1, 2};  // batch is 2
+    memcpy(box_ind, ind, sizeof(ind));
+    memset(out, 0xA5, 12 * sizeof(float));
+    const cudaError_t err =
+        api.launch(good, crg_emu::kEmuFloat, img, out, nullptr);
+    Problem one = base;
+    one.boxes.assign(base.boxes.begin() + 4, base.boxes.begin() + 8);
+    one.box_ind = {1};
+    one.grads.assign(base.grads.begin() + base.grads.size() / 3,
+                     base.grads.begin() + 2 * base.grads.size() / 3);
+    const std::vector<float> cpu =
+        RunBoxesCpu(one, image, crg_emu::kEmuFloat, 0);
+    bool ok = err == cudaSuccess && memcmp(out + 4, cpu.data(), 16) == 0;
+    for (int i : {0, 1, 2, 3, 8, 9, 10, 11}) ok = ok && out[i] == 0.0f;
+    CHECK(ok, "boxes, box_ind outside the batch: %s", cudaGetErrorName(err));
+  }
+  // A stale error from before the call is not this call's error (as for the
+  // image-gradient launcher).
+  {
+    memcpy(box_ind, base.box_ind.data(), 3 * sizeof(int32_t));
+    crg_emu::SetLastError(cudaErrorLaunchFailure);
+    const cudaError_t err =
+        api.launch(good, crg_emu::kEmuFloat, img, out, nullptr);
+    CHECK(err == cudaSuccess && cudaGetLastError() == cudaSuccess,
+          "boxes, stale error returned: %s", cudaGetErrorName(err));
+  }
+  crg_emu::DeviceFree(out);
+  crg_emu::DeviceFree(img);
+  crg_emu::DeviceFree(box_ind);
+  crg_emu::DeviceFree(boxes);
+  crg_emu::DeviceFree(grads);
+}
+
+// Sizes above 2^24: the far-border taps are clamped to size - 1, so nothing
+// is read past the image (the emulator and ASan would report it) and the
+// result is the CPU kernel's.
+void TestBoxesHuge() {
+  const int64_t size = 16777220;
+  for (bool along_height : {true, false}) {
+    Problem p =
+        MakeShape(along_height ? "boxes-huge-height" : "boxes-huge-width", 1,
+                  along_height ? size : 1, along_height ? 1 : size, 1, 1,
+                  along_height ? 2 : 1, along_height ? 1 : 2);
+    p.boxes = {0, 0, 1, 1};
+    p.grads = {1.0f, -2.0f};
+    std::vector<unsigned char> image(size * sizeof(float));
+    for (int64_t i = 0; i < size; ++i) {
+      const float v = static_cast<float>(i % 1000) * 0.25f;
+      memcpy(&image[4 * i], &v, 4);
+    }
+    const std::vector<float> cpu = RunBoxesCpu(p, image, crg_emu::kEmuFloat, 0);
+    const BoxesRun r = RunBoxesEmulated(crg_emu::EmulatedBoxesSm90(), p, image,
+                                        crg_emu::kEmuFloat, 0);
+    CHECK(BitwiseEqual(r.out, cpu), "%s: %s", p.name.c_str(),
+          FirstDifference(r.out, cpu).c_str());
+  }
+}
+
 struct Section {
   const char* name;
   void (*run)();
@@ -988,6 +1481,11 @@ const Section kSections[] = {
        TestAlignmentAndStaleErrors();
      }},
     {"huge", TestHugeSizes},
+    {"boxes", TestBoxes},
+    {"boxes-tree", TestBoxesTree},
+    {"boxes-order", TestBoxesOrder},
+    {"boxes-launcher", TestBoxesLauncher},
+    {"boxes-huge", TestBoxesHuge},
 };
 
 }  // namespace
