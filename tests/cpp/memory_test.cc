@@ -6,10 +6,11 @@ namespace crg_test {
 // ---------------------------------------------------------------------------
 // Memory: the kernel's temporaries, measured with the tracking allocator.
 //
-// By construction (cc/core/cpu/grad_image_impl.h) they are the list of
-// valid sample rows (40 B per (box, crop row) listing, listed twice when its
-// taps fall in two bands; a counting sort sizes it exactly, and the bound
-// below allows 3 x 48 B per row for slack),
+// By construction (cc/core/cpu/grad_image_impl.h) they are the samples of
+// every (box, crop row) (a 40 B SampleRow and an 8 B band each) and the list
+// of valid sample rows (40 B per listing, listed twice when its taps fall in
+// two bands; a counting sort sizes it exactly): at most 128 B per row, and
+// the bound below allows 3 x 48 B per row,
 // the column taps (N*cw entries of 24 B), the band offsets (8 B per image
 // row) and one accumulator per running work unit: band_rows x width x block
 // of channels, at most 512 KiB (CRG_UNIT_KB), or one whole image row of up to
