@@ -91,22 +91,6 @@ Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
           ? static_cast<int64_t>(64 / sizeof(Acc))
           : static_cast<int64_t>(256 / sizeof(Acc));
   Tiling t;
-  // An output that fits one unit: one band of all its rows, so that no
-  // sample row is read twice, cut into channel blocks of two or more cache
-  // lines, one per thread. The blocks cost the same (every sample, the same
-  // number of channels), so one per thread balances; grads are still read
-  // once in all, each block taking its own lines.
-  const int64_t min_split_depth = static_cast<int64_t>(128 / sizeof(Acc));
-  if (pixel_bytes * depth <= kUnitBytes / rows &&
-      depth / min_split_depth >= num_threads) {
-    const int64_t blocks = std::max(1, num_threads);
-    t.block_depth = (depth / blocks + min_split_depth - 1) / min_split_depth *
-                    min_split_depth;
-    t.num_blocks = (depth + t.block_depth - 1) / t.block_depth;
-    t.band_rows = rows;
-    t.num_bands = 1;
-    return t;
-  }
   t.block_depth = depth;
   if (pixel_bytes * depth > row_block_bytes) {
     t.block_depth =
