@@ -462,9 +462,9 @@ void GradImage(const GradImageArgs& a, T* output,
   // a per-thread buffer copied out at the end this is 10-25% faster wherever
   // the output is large or the caches are shared (bench-like A/B runs:
   // fastrcnn-7 float32 4.9 -> 4.0 ms, fpn-p2 float64 98 -> 75 ms). Half and
-  // bfloat16 outputs, and the channel blocks of very wide rows, accumulate in
-  // a per-thread float buffer (L2-sized, like the band) and are converted
-  // once at the end.
+  // bfloat16 outputs, and units that hold a block of channels (rows over half
+  // a unit), accumulate in a per-thread buffer (L2-sized, like the band) and
+  // are written once at the end.
   constexpr bool kAccumulatesInT = std::is_same<Acc, T>::value;
   const bool in_place = kAccumulatesInT && tiling.block_depth == depth;
 
