@@ -30,6 +30,25 @@ struct EmuArgs {
   int method = 0;
 };
 
+// The same fields as the project's argument type Args (GradImageArgs or
+// GradBoxesArgs of a renamed copy; both derive from CropArgs).
+template <typename Args>
+Args ToProjectArgs(const EmuArgs& a) {
+  Args args;
+  args.grads = a.grads;
+  args.boxes = a.boxes;
+  args.box_ind = a.box_ind;
+  args.num_boxes = a.num_boxes;
+  args.crop_height = a.crop_height;
+  args.crop_width = a.crop_width;
+  args.batch = a.batch;
+  args.height = a.height;
+  args.width = a.width;
+  args.depth = a.depth;
+  args.method = static_cast<decltype(args.method)>(a.method);
+  return args;
+}
+
 // Output dtype, in the order of cuda::DType.
 enum EmuDType { kEmuHalf = 0, kEmuBFloat16 = 1, kEmuFloat = 2, kEmuDouble = 3 };
 

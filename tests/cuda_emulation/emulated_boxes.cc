@@ -18,20 +18,9 @@ namespace project = CRG_EMU_NAMESPACE;
 cudaError_t EmuLaunchBoxes(const crg_emu::EmuArgs& a, int dtype,
                            const void* image, float* output,
                            cudaStream_t stream) {
-  project::GradBoxesArgs args;
-  args.grads = a.grads;
-  args.boxes = a.boxes;
-  args.box_ind = a.box_ind;
-  args.num_boxes = a.num_boxes;
-  args.crop_height = a.crop_height;
-  args.crop_width = a.crop_width;
-  args.batch = a.batch;
-  args.height = a.height;
-  args.width = a.width;
-  args.depth = a.depth;
-  args.method = static_cast<project::Method>(a.method);
   return project::cuda::LaunchCropAndResizeGradBoxes(
-      args, static_cast<project::cuda::DType>(dtype), image, output, stream);
+      crg_emu::ToProjectArgs<project::GradBoxesArgs>(a),
+      static_cast<project::cuda::DType>(dtype), image, output, stream);
 }
 
 }  // namespace

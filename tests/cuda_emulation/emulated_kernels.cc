@@ -16,19 +16,7 @@ namespace {
 namespace project = CRG_EMU_NAMESPACE;
 
 project::GradImageArgs Convert(const crg_emu::EmuArgs& a) {
-  project::GradImageArgs args;
-  args.grads = a.grads;
-  args.boxes = a.boxes;
-  args.box_ind = a.box_ind;
-  args.num_boxes = a.num_boxes;
-  args.crop_height = a.crop_height;
-  args.crop_width = a.crop_width;
-  args.batch = a.batch;
-  args.height = a.height;
-  args.width = a.width;
-  args.depth = a.depth;
-  args.method = static_cast<project::Method>(a.method);
-  return args;
+  return crg_emu::ToProjectArgs<project::GradImageArgs>(a);
 }
 
 size_t EmuScratchBytes(const crg_emu::EmuArgs& a, int dtype, bool det) {
