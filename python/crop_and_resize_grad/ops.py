@@ -35,10 +35,8 @@ def _as_tensor(value: TensorLike, dtype: tf.DType) -> tf.Tensor:
 
 def _int32_tensor(value: TensorLike, what: str) -> tf.Tensor:
     """Converts to int32, refusing values that int32 would silently wrap."""
-    if isinstance(value, tf.Tensor) and value.dtype == tf.int32:
-        return value
     if isinstance(value, (tf.Tensor, tf.Variable)):
-        return tf.convert_to_tensor(value, tf.int32)
+        return _as_tensor(value, tf.int32)
     array = np.asarray(value)
     if array.size and np.issubdtype(array.dtype, np.integer):
         if array.min() < _INT32_MIN or array.max() > _INT32_MAX:

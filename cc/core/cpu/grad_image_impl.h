@@ -175,7 +175,8 @@ BandedSampleRows ListSampleRows(const GradImageArgs& a, int64_t band_rows,
   for (int64_t r = 0; r < num_rows; ++r) {
     if (top_band[r] < 0) continue;
     ++out.begin[top_band[r] + 1];
-    if (bottom_band(r) != top_band[r]) ++out.begin[bottom_band(r) + 1];
+    const int64_t bottom = bottom_band(r);
+    if (bottom != top_band[r]) ++out.begin[bottom + 1];
   }
   for (int64_t b = 0; b < num_bands; ++b) out.begin[b + 1] += out.begin[b];
   out.items.resize(out.begin[num_bands]);
@@ -183,9 +184,8 @@ BandedSampleRows ListSampleRows(const GradImageArgs& a, int64_t band_rows,
   for (int64_t r = 0; r < num_rows; ++r) {
     if (top_band[r] < 0) continue;
     out.items[cursor[top_band[r]]++] = rows[r];
-    if (bottom_band(r) != top_band[r]) {
-      out.items[cursor[bottom_band(r)]++] = rows[r];
-    }
+    const int64_t bottom = bottom_band(r);
+    if (bottom != top_band[r]) out.items[cursor[bottom]++] = rows[r];
   }
   return out;
 }
