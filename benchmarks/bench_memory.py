@@ -26,10 +26,10 @@ call peaked higher (the child avoids large transient allocations for that
 reason).
 
 Our kernel's temporaries, by construction (cc/core/cpu/grad_image_impl.h):
-the list of valid sample rows (48 B per (box, crop row), listed twice when its
-two taps fall in different bands; the list grows by reallocation and is
-stable-sorted with a buffer of half its size), one column tap per (box, crop
-column) (24 B), and per running work unit an accumulator of at most
+per (box, crop row) its sample (32 B), band code (8 B), at most 8 B of
+per-task counts and one or two 8 B listings (two when its taps fall in
+different bands); one column tap per (box, crop column) (24 B); and per
+running work unit an accumulator of at most
 ``CRG_UNIT_KB`` = 512 KiB. ``expected_temporaries_bytes`` below is that bound.
 """
 
@@ -65,7 +65,7 @@ WORKLOADS = {
 }
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 TF_DTYPES = ("float32", "float16", "float64")  # TF's kernel has no bfloat16
-SAMPLE_ROW_BYTES = 48
+SAMPLE_ROW_BYTES = 64  # sample, band code, counts, two listings
 COLUMN_TAP_BYTES = 24
 UNIT_ACC_BYTES = 512 << 10
 
@@ -74,9 +74,7 @@ def expected_temporaries_bytes(workload, threads):
     """Upper bound of our kernel's temporaries for one call (see module doc)."""
     B, H, W, D, N, ch, cw = WORKLOADS[workload]
     rows = N * ch
-    # reserve(rows); growth to 2*rows reallocates (old + new alive at once);
-    # the stable sort's buffer is half the list.
-    sample_rows = (rows + 2 * rows + rows) * SAMPLE_ROW_BYTES
+    sample_rows = rows * SAMPLE_ROW_BYTES
     taps = N * cw * COLUMN_TAP_BYTES
     return sample_rows + taps + threads * UNIT_ACC_BYTES
 

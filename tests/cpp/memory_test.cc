@@ -6,15 +6,15 @@ namespace crg_test {
 // ---------------------------------------------------------------------------
 // Memory: the kernel's temporaries, measured with the tracking allocator.
 //
-// By construction (cc/core/cpu/grad_image_impl.h) they are the samples of
-// every (box, crop row) (a 40 B SampleRow and an 8 B band each) and the list
-// of valid sample rows (40 B per listing, listed twice when its taps fall in
-// two bands; a counting sort sizes it exactly): at most 128 B per row, and
-// the bound below allows 3 x 48 B per row,
-// the column taps (N*cw entries of 24 B), the band offsets (8 B per image
-// row) and one accumulator per running work unit: band_rows x width x block
-// of channels, at most 512 KiB (CRG_UNIT_KB), or one whole image row of up to
-// 2 MiB when the output outweighs grads -- but never less than one image
+// By construction (cc/core/cpu/grad_image_impl.h, ComputeSamples) they are,
+// per (box, crop row), a 32 B SampleRow, an 8 B band code, at most 8 B of
+// per-task counts and one or two 8 B listings (a row whose taps fall in two
+// bands is listed twice): at most 64 B per row; the column taps (N*cw
+// entries of 24 B); 8 B per band for the offsets, and as much again for the
+// counts when there is a single set-up task (the bound counts every image row
+// as a band); and one accumulator per running work unit: band_rows x width x
+// block of channels, at most 512 KiB (CRG_UNIT_KB), or one whole image row of
+// up to 2 MiB when the output outweighs grads -- but never less than one image
 // row of min(D, 256 B / sizeof(Acc)) channels, i.e. width x 256 B.
 
 struct HeapPeak {
@@ -44,9 +44,9 @@ int64_t AccumulatorBound(const Problem& p, size_t acc_size) {
 
 int64_t TemporariesBound(const Problem& p, int threads, size_t acc_size) {
   const int64_t rows = p.num_boxes * p.crop_height;
-  const int64_t sample_rows = 3 * rows * 48;
+  const int64_t sample_rows = rows * 64;
   const int64_t taps = p.num_boxes * p.crop_width * 24;
-  const int64_t bands = (p.batch * p.height + 1) * 8;
+  const int64_t bands = (p.batch * p.height + 1) * 16;
   // Runner bookkeeping (std::function, std::thread state): a few KiB.
   const int64_t runner = 4096 + 1024 * threads;
   return sample_rows + taps + bands + runner +

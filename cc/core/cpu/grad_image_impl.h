@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -39,13 +40,13 @@
 namespace crop_and_resize_grad {
 namespace CRG_ISA_NAMESPACE {
 
-// A valid sample row (box, crop row) listed under one band it touches.
+// One sample row (box, crop row), stored at index box * crop_height + cy:
+// that index is also the row of grads it reads.
 struct SampleRow {
   int64_t box;
-  int64_t sample_row;  // box * crop_height + cy: the grads row to read.
-  int64_t top;         // Flat image row (b * height + y) of the upper tap.
-  int64_t bottom;      // Lower tap; == top for nearest or integer coordinates.
-  float frac;          // ly; 0 for nearest.
+  int64_t top;     // Flat image row (b * height + y) of the upper tap.
+  int64_t bottom;  // Lower tap; == top for nearest or integer coordinates.
+  float frac;      // ly; 0 for nearest.
 };
 
 // One crop column of one box: where it lands along x.
@@ -118,92 +119,126 @@ Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
   return t;
 }
 
-// Every valid sample row, listed under each band it touches (one or two),
-// grouped by band and, within a band, in (box, crop row) order: a stable
-// counting sort, so the list holds exactly one entry per listing.
-struct BandedSampleRows {
-  std::vector<int64_t> begin;  // Band b's items are [begin[b], begin[b + 1]).
-  std::vector<SampleRow> items;
+// The set-up of a call: where every sample row and crop column lands, and
+// for each band the sample rows that touch it.
+struct Samples {
+  std::unique_ptr<SampleRow[]> rows;     // [box * crop_height + cy]
+  std::unique_ptr<ColumnTap[]> columns;  // [box * crop_width + cx]
+  std::vector<int64_t> band_begin;       // Band b: [band_begin[b], [b + 1]).
+  std::unique_ptr<int64_t[]> listed;     // Indices into rows, band by band.
 };
 
-// Boxes per task of the set-up passes below: enough work to be worth a
-// thread's wake-up, few enough tasks to balance.
+// Boxes per task of the set-up passes: enough work to be worth a thread's
+// wake-up, few enough tasks to balance.
 constexpr int64_t kBoxesPerSetupTask = 64;
 
-template <typename Fn>
-void ForEachBoxInParallel(int64_t num_boxes, const ParallelRunner& runner,
-                          const Fn& fn) {
-  const int64_t tasks =
-      (num_boxes + kBoxesPerSetupTask - 1) / kBoxesPerSetupTask;
-  runner.parallel_for(tasks, [&](int64_t task_begin, int64_t task_end) {
-    const int64_t end = std::min(num_boxes, task_end * kBoxesPerSetupTask);
-    for (int64_t n = task_begin * kBoxesPerSetupTask; n < end; ++n) fn(n);
-  });
-}
-
-// The sample math (a division and two roundings per crop row) runs once per
-// (box, crop row), in parallel over boxes; the counting sort that follows is
-// two light serial passes. Temporaries: one 40 B SampleRow and one 8 B band
-// per (box, crop row), plus the sorted list.
-BandedSampleRows ListSampleRows(const GradImageArgs& a, int64_t band_rows,
-                                int64_t num_bands,
-                                const ParallelRunner& runner) {
+// The sample math (a division and two roundings per crop row and column) runs
+// once, in a parallel pass over runs of boxes (tasks). Each valid sample row is
+// then listed under each band it touches (one or two), grouped by band and,
+// within a band, in (box, crop row) order: a stable counting sort, parallel
+// too. Each task counts its listings per band in the first pass; a serial
+// prefix over (band, task) turns the counts into write positions; a second
+// parallel pass writes each task's listings. Temporaries: per (box, crop
+// row) 32 B (SampleRow) and 8 B (band code); 8 B per listing; 24 B
+// (ColumnTap) per (box, crop column); 8 B per band (offsets); and the counts,
+// 8 B per task and band, which the cap on tasks (num_rows / num_bands, at
+// least one) keeps within 8 B per (box, crop row) or per band.
+Samples ComputeSamples(const GradImageArgs& a, int64_t band_rows,
+                       int64_t num_bands, const ParallelRunner& runner) {
   const int64_t num_rows = a.num_boxes * a.crop_height;
-  std::vector<SampleRow> rows(num_rows);
-  std::vector<int64_t> top_band(num_rows);  // -1: the row is not sampled.
-  ForEachBoxInParallel(a.num_boxes, runner, [&](int64_t n) {
-    const float y1 = a.boxes[n * 4 + 0];
-    const float y2 = a.boxes[n * 4 + 2];
-    const int64_t row_base = static_cast<int64_t>(a.box_ind[n]) * a.height;
-    for (int64_t cy = 0; cy < a.crop_height; ++cy) {
-      const int64_t r = n * a.crop_height + cy;
-      const AxisSample s =
-          MakeAxisSample(y1, y2, a.height, a.crop_height, cy, a.method);
-      rows[r] = SampleRow{n, r, row_base + s.taps.lo, row_base + s.taps.hi,
-                          s.taps.frac};
-      top_band[r] = s.valid ? rows[r].top / band_rows : -1;
-    }
-  });
-  // The lower tap is the upper one or the row below it, so it lies in the
-  // upper tap's band or the next one.
-  auto bottom_band = [&](int64_t r) {
-    return rows[r].bottom >= (top_band[r] + 1) * band_rows ? top_band[r] + 1
-                                                           : top_band[r];
+  Samples out;
+  // new T[] leaves these trivially constructible structs unwritten; the
+  // first pass writes every element.
+  out.rows.reset(new SampleRow[num_rows]);
+  out.columns.reset(new ColumnTap[a.num_boxes * a.crop_width]);
+  // 2 * (band of the upper tap) + 1 if the lower tap lies in the next band
+  // (it is the upper tap or the row below), or -1 if the row is not sampled.
+  std::unique_ptr<int64_t[]> band_code(new int64_t[num_rows]);
+  int64_t boxes_per_task = kBoxesPerSetupTask;
+  int64_t tasks = (a.num_boxes + boxes_per_task - 1) / boxes_per_task;
+  const int64_t max_tasks = std::max<int64_t>(1, num_rows / num_bands);
+  if (tasks > max_tasks) {
+    tasks = max_tasks;
+    boxes_per_task = (a.num_boxes + tasks - 1) / tasks;
+  }
+  // position[t * num_bands + b]: task t's listings in band b, counted, then
+  // where the next one goes.
+  std::unique_ptr<int64_t[]> position(new int64_t[tasks * num_bands]());
+  // row / band_rows without a 64-bit division per row (it took a third of
+  // this pass): a double reciprocal, off by at most one below 2^53, corrected.
+  const double inverse_band_rows = 1.0 / static_cast<double>(band_rows);
+  auto band_of = [&](int64_t row) {
+    int64_t q =
+        static_cast<int64_t>(static_cast<double>(row) * inverse_band_rows);
+    if (q * band_rows > row) --q;
+    if ((q + 1) * band_rows <= row) ++q;
+    return q;
   };
-  BandedSampleRows out;
-  out.begin.assign(num_bands + 1, 0);
-  for (int64_t r = 0; r < num_rows; ++r) {
-    if (top_band[r] < 0) continue;
-    ++out.begin[top_band[r] + 1];
-    const int64_t bottom = bottom_band(r);
-    if (bottom != top_band[r]) ++out.begin[bottom + 1];
-  }
-  for (int64_t b = 0; b < num_bands; ++b) out.begin[b + 1] += out.begin[b];
-  out.items.resize(out.begin[num_bands]);
-  std::vector<int64_t> cursor(out.begin.begin(), out.begin.end() - 1);
-  for (int64_t r = 0; r < num_rows; ++r) {
-    if (top_band[r] < 0) continue;
-    out.items[cursor[top_band[r]]++] = rows[r];
-    const int64_t bottom = bottom_band(r);
-    if (bottom != top_band[r]) out.items[cursor[bottom]++] = rows[r];
-  }
-  return out;
-}
-
-std::vector<ColumnTap> ComputeColumnTaps(const GradImageArgs& a,
-                                         const ParallelRunner& runner) {
-  std::vector<ColumnTap> taps(a.num_boxes * a.crop_width);
-  ForEachBoxInParallel(a.num_boxes, runner, [&](int64_t n) {
-    const float x1 = a.boxes[n * 4 + 1];
-    const float x2 = a.boxes[n * 4 + 3];
-    for (int64_t cx = 0; cx < a.crop_width; ++cx) {
-      const AxisSample s =
-          MakeAxisSample(x1, x2, a.width, a.crop_width, cx, a.method);
-      taps[n * a.crop_width + cx] =
-          ColumnTap{s.taps.lo, s.taps.hi, s.taps.frac, s.valid};
+  runner.parallel_for(tasks, [&](int64_t task_begin, int64_t task_end) {
+    for (int64_t task = task_begin; task < task_end; ++task) {
+      int64_t* const count = position.get() + task * num_bands;
+      const int64_t box_end =
+          std::min(a.num_boxes, (task + 1) * boxes_per_task);
+      for (int64_t n = task * boxes_per_task; n < box_end; ++n) {
+        const float y1 = a.boxes[n * 4 + 0];
+        const float x1 = a.boxes[n * 4 + 1];
+        const float y2 = a.boxes[n * 4 + 2];
+        const float x2 = a.boxes[n * 4 + 3];
+        const int64_t row_base = static_cast<int64_t>(a.box_ind[n]) * a.height;
+        for (int64_t cy = 0; cy < a.crop_height; ++cy) {
+          const int64_t r = n * a.crop_height + cy;
+          const AxisSample s =
+              MakeAxisSample(y1, y2, a.height, a.crop_height, cy, a.method);
+          const SampleRow row{n, row_base + s.taps.lo, row_base + s.taps.hi,
+                              s.taps.frac};
+          out.rows[r] = row;
+          if (!s.valid) {
+            band_code[r] = -1;
+            continue;
+          }
+          const int64_t top_band = band_of(row.top);
+          const bool straddles = row.bottom >= (top_band + 1) * band_rows;
+          band_code[r] = 2 * top_band + straddles;
+          ++count[top_band];
+          if (straddles) ++count[top_band + 1];
+        }
+        for (int64_t cx = 0; cx < a.crop_width; ++cx) {
+          const AxisSample s =
+              MakeAxisSample(x1, x2, a.width, a.crop_width, cx, a.method);
+          out.columns[n * a.crop_width + cx] =
+              ColumnTap{s.taps.lo, s.taps.hi, s.taps.frac, s.valid};
+        }
+      }
     }
   });
-  return taps;
+  out.band_begin.resize(num_bands + 1);
+  int64_t total = 0;
+  for (int64_t b = 0; b < num_bands; ++b) {
+    out.band_begin[b] = total;
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t& p = position[task * num_bands + b];
+      const int64_t count = p;
+      p = total;
+      total += count;
+    }
+  }
+  out.band_begin[num_bands] = total;
+  out.listed.reset(new int64_t[total]);
+  runner.parallel_for(tasks, [&](int64_t task_begin, int64_t task_end) {
+    for (int64_t task = task_begin; task < task_end; ++task) {
+      int64_t* const next = position.get() + task * num_bands;
+      const int64_t row_end =
+          std::min(a.num_boxes, (task + 1) * boxes_per_task) * a.crop_height;
+      for (int64_t r = task * boxes_per_task * a.crop_height; r < row_end;
+           ++r) {
+        const int64_t code = band_code[r];
+        if (code < 0) continue;
+        out.listed[next[code >> 1]++] = r;
+        if (code & 1) out.listed[next[(code >> 1) + 1]++] = r;
+      }
+    }
+  });
+  return out;
 }
 
 // The per-sample update of one crop pixel, over n channels, in TF's operation
@@ -447,11 +482,9 @@ void GradImage(const GradImageArgs& a, T* output,
       a.num_boxes * a.crop_height * a.crop_width * depth * sizeof(float);
   const Tiling tiling = ChooseTiling<Acc>(
       rows, width, depth, runner.num_threads, output_bytes > grads_bytes);
-  const BandedSampleRows banded =
-      ListSampleRows(a, tiling.band_rows, tiling.num_bands, runner);
-  const std::vector<SampleRow>& items = banded.items;
-  const std::vector<int64_t>& band_begin = banded.begin;
-  const std::vector<ColumnTap> column_taps = ComputeColumnTaps(a, runner);
+  const Samples samples =
+      ComputeSamples(a, tiling.band_rows, tiling.num_bands, runner);
+  const std::vector<int64_t>& band_begin = samples.band_begin;
 
   const int64_t num_units = tiling.num_bands * tiling.num_blocks;
   const int64_t sample_row_floats = a.crop_width * depth;
@@ -501,14 +534,15 @@ void GradImage(const GradImageArgs& a, T* output,
       auto add_band = [&](auto depth_tag) {
         constexpr int kDepth = decltype(depth_tag)::value;
         for (int64_t i = band_begin[band]; i < band_end; ++i) {
-          const SampleRow& s = items[i];
-          const SampleRow& next =
-              items[std::min(i + CRG_PREFETCH_DISTANCE, band_end - 1)];
-          AddSampleRow<kDepth>(
-              s, a.grads + s.sample_row * sample_row_floats + d0,
-              a.grads + next.sample_row * sample_row_floats + d0,
-              column_taps.data() + s.box * a.crop_width, a.crop_width, depth,
-              nd, a.method, row_begin, row_end, acc_rows, width * nd, nd);
+          const int64_t r = samples.listed[i];
+          const int64_t next_r =
+              samples.listed[std::min(i + CRG_PREFETCH_DISTANCE, band_end - 1)];
+          const SampleRow& s = samples.rows[r];
+          AddSampleRow<kDepth>(s, a.grads + r * sample_row_floats + d0,
+                               a.grads + next_r * sample_row_floats + d0,
+                               samples.columns.get() + s.box * a.crop_width,
+                               a.crop_width, depth, nd, a.method, row_begin,
+                               row_end, acc_rows, width * nd, nd);
         }
       };
       switch (nd) {  // Few channels: unrolled channel loops.
