@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import crop_and_resize_grad as crg
+import pytest
 from crop_and_resize_grad import _loader
 
 
@@ -36,6 +37,24 @@ def test_library_loads_once_and_reports_build_info():
     assert os.path.isfile(_loader.library_path())
     built_for = crg.build_info()["tensorflow_version"]
     assert built_for.split(".")[:2] == __import__("tensorflow").__version__.split(".")[:2]
+
+
+def test_the_kernels_stay_private_to_the_library():
+    """The TF-free kernels (per-ISA copies) are linked from static archives
+    and kept out of the op library's dynamic symbol table; only the op glue
+    (kernel classes TF instantiates) may be visible."""
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("binutils' nm is not installed")
+    out = subprocess.run(
+        [nm, "-D", "-C", "--defined-only", _loader.library_path()],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "CropAndResizeGradImageOp" in out, "the listing shows no op glue at all"
+    leaked = [line for line in out.splitlines() if "crop_and_resize_grad::isa_" in line]
+    assert not leaked, leaked[:5]
 
 
 def test_a_patch_release_is_accepted():
