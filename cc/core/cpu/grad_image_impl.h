@@ -69,19 +69,22 @@ struct Tiling {
 // row alone overflows the row budget), as tall as kUnitBytes of cache allows,
 // since a sample row whose taps fall in two bands is read twice. Contiguous
 // grads reads beat narrower channel blocks with taller bands (measured).
-// The row budget is half a unit, so that bands hold at least two rows, except
-// when the output outweighs grads (large, sparsely sampled feature maps):
-// there writing the output in long contiguous runs matters more than
-// re-reading straddling sample rows, and a whole row of up to four units
-// (2 MiB) is one band (1.5-2x on fpn-p2 for float and double, measured). Bands
-// then shrink, and channels split, until every thread has a few units to
-// balance. The tiling never changes the result.
+// The row budget is one unit: a band of a single whole row beats two-row
+// bands of channel blocks, although every sample row whose taps differ is then
+// read twice (maskrcnn-14 float64, 311 KiB rows: 12-16% faster on one and two
+// threads; a 311 KiB float or half row likewise; measured). When the output
+// outweighs grads (large, sparsely sampled feature maps), writing it in long
+// contiguous runs matters more than re-reading straddling sample rows, and a
+// whole row of up to four units (2 MiB) is one band (1.5-2x on fpn-p2 for
+// float and double, measured). Bands then shrink, and channels split, until
+// every thread has a few units to balance. The tiling never changes the
+// result.
 template <typename Acc>
 Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
                     bool output_outweighs_grads) {
   constexpr int64_t kUnitBytes = CRG_UNIT_KB << 10;
   const int64_t row_block_bytes =
-      output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes / 2;
+      output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes;
   constexpr int64_t kMaxBandRows = 16;
   const int64_t min_units = CRG_UNITS_PER_THREAD * std::max(1, num_threads);
   const int64_t pixel_bytes = width * static_cast<int64_t>(sizeof(Acc));
@@ -495,9 +498,9 @@ void GradImage(const GradImageArgs& a, T* output,
   // a per-thread buffer copied out at the end this is 10-25% faster wherever
   // the output is large or the caches are shared (bench-like A/B runs:
   // fastrcnn-7 float32 4.9 -> 4.0 ms, fpn-p2 float64 98 -> 75 ms). Half and
-  // bfloat16 outputs, and units that hold a block of channels (rows over half
-  // a unit), accumulate in a per-thread buffer (L2-sized, like the band) and
-  // are written once at the end.
+  // bfloat16 outputs, and units that hold a block of channels (rows over a
+  // unit), accumulate in a per-thread buffer (L2-sized, like the band) and are
+  // written once at the end.
   constexpr bool kAccumulatesInT = std::is_same<Acc, T>::value;
   const bool in_place = kAccumulatesInT && tiling.block_depth == depth;
 
