@@ -6,13 +6,14 @@
 Each BUILD is a CMake build folder (or any folder) holding a ``_kernels``
 pybind module, for example one configured with ``-DCRG_BUILD_TF_OP=OFF`` from
 another checkout or with other tuning switches (docs/tuning.md). Calls of A and
-B alternate, so that the machine's drift hits both alike; the table gives the
-median and minimum of each, and B/A of the medians.
+B alternate (A B, then B A, and so on), so that the machine's drift hits both
+alike; the table gives the median and minimum of each, and B/A of the medians.
 
-Each module is imported under a name of its own. Both files define
-``PyInit__kernels``, and importing the second under the same name hands back
-the first module: such an A/B would time one build twice (the script checks
-that the two modules are distinct).
+Each module is imported under a name of its own: importing a second build
+under the same module name hands back the module imported first (seen with
+pybind11 3.1 modules on CPython 3.11, even with the first one removed from
+``sys.modules``), and such an A/B times one build twice. The script refuses
+two paths to one file, and checks that it got two module objects.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.machinery
 import importlib.util
+import os
 import statistics
 import sys
 import time
@@ -53,8 +55,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     a, b = load_build(args.build_a, "a"), load_build(args.build_b, "b")
-    if a is b or a.__file__ == b.__file__:
-        raise SystemExit("both names resolved to one module: pass two different builds")
+    if a is b or os.path.samefile(a.__file__, b.__file__):
+        raise SystemExit("A and B are one module or one file: pass two different builds")
     print(f"A: {a.__file__}\nB: {b.__file__}")
     print(f"{'workload':13s} {'dtype':8s} thr   A median/min ms   B median/min ms    B/A")
     for workload in args.workloads:
@@ -70,7 +72,8 @@ def main() -> int:
             for threads in args.threads:
                 times = {"a": [], "b": []}
                 for i in range(args.repeats + 2):  # two warm-up rounds
-                    for key, module in (("a", a), ("b", b)):
+                    order = (("a", a), ("b", b)) if i % 2 == 0 else (("b", b), ("a", a))
+                    for key, module in order:
                         start = time.perf_counter()
                         module.grad_image_cpu(*call_args, num_threads=threads)
                         if i >= 2:

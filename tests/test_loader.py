@@ -40,9 +40,9 @@ def test_library_loads_once_and_reports_build_info():
 
 
 def test_the_kernels_stay_private_to_the_library():
-    """The TF-free kernels (per-ISA copies) are linked from static archives
-    and kept out of the op library's dynamic symbol table; only the op glue
-    (kernel classes TF instantiates) may be visible."""
+    """The per-ISA copies of the TF-free kernels are linked from a static
+    archive and kept out of the (CMake-built) op library's dynamic symbol
+    table by --exclude-libs; the op glue in cc/tf stays visible."""
     nm = shutil.which("nm")
     if nm is None:
         pytest.skip("binutils' nm is not installed")

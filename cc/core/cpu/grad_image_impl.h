@@ -69,10 +69,11 @@ struct Tiling {
 // row alone overflows the row budget), as tall as kUnitBytes of cache allows,
 // since a sample row whose taps fall in two bands is read twice. Contiguous
 // grads reads beat narrower channel blocks with taller bands (measured).
-// The row budget is one unit: a band of a single whole row beats two-row
-// bands of channel blocks, although every sample row whose taps differ is then
-// read twice (maskrcnn-14 float64, 311 KiB rows: 12-16% faster on one and two
-// threads; a 311 KiB float or half row likewise; measured). When the output
+// The row budget is one unit: a band of a single whole row, in place, beats
+// two-row bands of channel blocks in a per-thread buffer, although every
+// sample row whose taps differ is then read twice (maskrcnn-14 float64, 304
+// KiB rows: 10-16% faster on one and two threads; float32 and half rows of
+// that size 16% and 8%; measured). When the output
 // outweighs grads (large, sparsely sampled feature maps), writing it in long
 // contiguous runs matters more than re-reading straddling sample rows, and a
 // whole row of up to four units (2 MiB) is one band (1.5-2x on fpn-p2 for
@@ -498,9 +499,9 @@ void GradImage(const GradImageArgs& a, T* output,
   // a per-thread buffer copied out at the end this is 10-25% faster wherever
   // the output is large or the caches are shared (bench-like A/B runs:
   // fastrcnn-7 float32 4.9 -> 4.0 ms, fpn-p2 float64 98 -> 75 ms). Half and
-  // bfloat16 outputs, and units that hold a block of channels (rows over a
-  // unit), accumulate in a per-thread buffer (L2-sized, like the band) and are
-  // written once at the end.
+  // bfloat16 outputs, and units that hold a block of channels (rows over the
+  // row budget of ChooseTiling), accumulate in a per-thread buffer (L2-sized,
+  // like the band) and are written once at the end.
   constexpr bool kAccumulatesInT = std::is_same<Acc, T>::value;
   const bool in_place = kAccumulatesInT && tiling.block_depth == depth;
 
