@@ -69,23 +69,26 @@ struct Tiling {
 // row alone overflows the row budget), as tall as kUnitBytes of cache allows,
 // since a sample row whose taps fall in two bands is read twice. Contiguous
 // grads reads beat narrower channel blocks with taller bands (measured).
-// The row budget is one unit: a band of a single whole row, in place, beats
-// two-row bands of channel blocks in a per-thread buffer, although every
+// Rows stay whole up to one unit: a band of a single whole row, in place,
+// beats two-row bands of channel blocks in a per-thread buffer, although every
 // sample row whose taps differ is then read twice (maskrcnn-14 float64, 304
 // KiB rows: 10-16% faster on one and two threads; float32 and half rows of
-// that size 16% and 8%; measured). When the output
-// outweighs grads (large, sparsely sampled feature maps), writing it in long
-// contiguous runs matters more than re-reading straddling sample rows, and a
-// whole row of up to four units (2 MiB) is one band (1.5-2x on fpn-p2 for
-// float and double, measured). Bands then shrink, and channels split, until
-// every thread has a few units to balance. The tiling never changes the
+// that size 16% and 8%; measured). A wider row is cut into channel blocks of
+// half a unit, so that bands of blocks hold at least two rows. When the
+// output outweighs grads (large, sparsely sampled feature maps), writing it in
+// long contiguous runs matters more than re-reading straddling sample rows,
+// and a whole row of up to four units (2 MiB) is one band (1.5-2x on fpn-p2
+// for float and double, measured). Bands then shrink, and channels split,
+// until every thread has a few units to balance. The tiling never changes the
 // result.
 template <typename Acc>
 Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
                     bool output_outweighs_grads) {
   constexpr int64_t kUnitBytes = CRG_UNIT_KB << 10;
-  const int64_t row_block_bytes =
+  const int64_t whole_row_bytes =
       output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes;
+  const int64_t row_block_bytes =
+      output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes / 2;
   constexpr int64_t kMaxBandRows = 16;
   const int64_t min_units = CRG_UNITS_PER_THREAD * std::max(1, num_threads);
   const int64_t pixel_bytes = width * static_cast<int64_t>(sizeof(Acc));
@@ -97,7 +100,7 @@ Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
           : static_cast<int64_t>(256 / sizeof(Acc));
   Tiling t;
   t.block_depth = depth;
-  if (pixel_bytes * depth > row_block_bytes) {
+  if (pixel_bytes * depth > whole_row_bytes) {
     t.block_depth =
         std::max<int64_t>(kMinBlockDepth, row_block_bytes / pixel_bytes /
                                               kMinBlockDepth * kMinBlockDepth);
