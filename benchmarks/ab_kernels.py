@@ -9,18 +9,15 @@ another checkout or with other tuning switches (docs/tuning.md). Calls of A and
 B alternate (A B, then B A, and so on), so that the machine's drift hits both
 alike; the table gives the median and minimum of each, and B/A of the medians.
 
-Each module is imported under a name of its own: importing a second build
-under the same module name hands back the module imported first (seen with
-pybind11 3.1 modules on CPython 3.11, even with the first one removed from
-``sys.modules``), and such an A/B times one build twice. The script refuses
-two paths to one file, and checks that it got two module objects.
+Each module is imported under a name of its own (``load_extension`` in
+tests/support/kernels.py says why): under one name, such an A/B would time one
+build twice. The script refuses two paths to one file, and checks that it got
+two module objects.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.machinery
-import importlib.util
 import os
 import statistics
 import sys
@@ -30,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.kernels import load_extension  # noqa: E402
 from support.workloads import WORKLOADS, workload_case  # noqa: E402
 
 
@@ -37,12 +35,7 @@ def load_build(folder: str, tag: str):
     paths = sorted(Path(folder).glob("_kernels*.so"))
     if not paths:
         raise SystemExit(f"no _kernels*.so in {folder}")
-    name = f"ab_{tag}._kernels"  # a distinct name; the init symbol stays PyInit__kernels
-    loader = importlib.machinery.ExtensionFileLoader(name, str(paths[0]))
-    spec = importlib.util.spec_from_file_location(name, str(paths[0]), loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    return load_extension(str(paths[0]), f"ab_{tag}._kernels")
 
 
 def main() -> int:

@@ -41,12 +41,18 @@ def _package_dirs():
     return list(spec.submodule_search_locations)
 
 
-def _load_from(path):
-    loader = importlib.machinery.ExtensionFileLoader("_kernels", path)
-    spec = importlib.util.spec_from_file_location("_kernels", path, loader=loader)
+def load_extension(path, name="_kernels"):
+    """Loads the ``_kernels`` extension at ``path`` as module ``name``.
+
+    Two builds loaded side by side need two names: under the same name the
+    second load hands back the module loaded first (pybind11 3.1, CPython
+    3.11), even after it was removed from ``sys.modules``.
+    """
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
-    sys.modules["_kernels"] = module
+    sys.modules[name] = module
     return module
 
 
@@ -79,7 +85,7 @@ def _find_kernels():
         for suffix in _ext_suffixes():
             for path in sorted(glob.glob(os.path.join(d, "_kernels" + suffix))):
                 try:
-                    return _load_from(path), None
+                    return load_extension(path), None
                 except ImportError as e:  # e.g. built for another Python
                     errors.append(f"{path}: {e}")
     where = ", ".join(dirs)
