@@ -2,6 +2,7 @@
 
     python benchmarks/ab_kernels.py BUILD_A BUILD_B [--workloads ...] [--dtypes ...]
                                     [--threads 2 1] [--repeats 15]
+                                    [--isa-a ISA] [--isa-b ISA]
 
 Each BUILD is a CMake build folder (or any folder) holding a ``_kernels``
 pybind module, for example one configured with ``-DCRG_BUILD_TF_OP=OFF`` from
@@ -13,14 +14,23 @@ Each module is imported under a name of its own (``load_extension`` in
 tests/support/kernels.py says why): under one name, such an A/B would time one
 build twice. The script refuses two paths to one file, and checks that it got
 two module objects.
+
+``--isa-a`` and ``--isa-b`` cap the instruction-set copy each module runs
+(``CRG_CPU_ISA``: avx2, baseline). A module reads the cap once, at its first
+call, so each is loaded and asked for its ISA with its own cap set. To compare
+two ISA copies of one build, pass the same folder twice with different caps:
+B is then loaded from a copy of the file, since loading one file twice hands
+back the first library and its choice of ISA.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,11 +41,26 @@ from support.kernels import load_extension  # noqa: E402
 from support.workloads import WORKLOADS, workload_case  # noqa: E402
 
 
-def load_build(folder: str, tag: str):
+def find_module_file(folder: str) -> Path:
     paths = sorted(Path(folder).glob("_kernels*.so"))
     if not paths:
         raise SystemExit(f"no _kernels*.so in {folder}")
-    return load_extension(str(paths[0]), f"ab_{tag}._kernels")
+    return paths[0]
+
+
+def load_with_isa_cap(path: Path, tag: str, isa: str | None):
+    """Loads the module and makes it choose its ISA now, under ``isa`` as cap."""
+    saved = os.environ.pop("CRG_CPU_ISA", None)
+    if isa is not None:
+        os.environ["CRG_CPU_ISA"] = isa
+    try:
+        module = load_extension(str(path), f"ab_{tag}._kernels")
+        chosen = module.cpu_isa()
+    finally:
+        os.environ.pop("CRG_CPU_ISA", None)
+        if saved is not None:
+            os.environ["CRG_CPU_ISA"] = saved
+    return module, chosen
 
 
 def main() -> int:
@@ -46,11 +71,27 @@ def main() -> int:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float16", "float64"])
     parser.add_argument("--threads", nargs="+", type=int, default=[2])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--isa-a", help="CRG_CPU_ISA cap for A (default: none)")
+    parser.add_argument("--isa-b", help="CRG_CPU_ISA cap for B (default: none)")
     args = parser.parse_args()
-    a, b = load_build(args.build_a, "a"), load_build(args.build_b, "b")
-    if a is b or os.path.samefile(a.__file__, b.__file__):
-        raise SystemExit("A and B are one module or one file: pass two different builds")
-    print(f"A: {a.__file__}\nB: {b.__file__}")
+    path_a, path_b = find_module_file(args.build_a), find_module_file(args.build_b)
+    with tempfile.TemporaryDirectory() as scratch:
+        same_file = os.path.samefile(path_a, path_b)
+        if same_file:
+            if args.isa_a == args.isa_b:
+                raise SystemExit("A and B are one file with one ISA cap: nothing to compare")
+            path_b = Path(shutil.copy(path_b, scratch))
+        a, isa_a = load_with_isa_cap(path_a, "a", args.isa_a)
+        b, isa_b = load_with_isa_cap(path_b, "b", args.isa_b)
+        if a is b:
+            raise SystemExit("A and B loaded as one module")
+        if same_file and isa_a == isa_b:
+            raise SystemExit(f"both caps gave the {isa_a} copy on this CPU: nothing to compare")
+        print(f"A: {path_a} ({isa_a})\nB: {path_b} ({isa_b})")
+        return time_interleaved(a, b, args)
+
+
+def time_interleaved(a, b, args) -> int:
     print(f"{'workload':13s} {'dtype':8s} thr   A median/min ms   B median/min ms    B/A")
     for workload in args.workloads:
         case = workload_case(workload, np.random.default_rng(0))
