@@ -117,11 +117,15 @@ def machine_description(tf_module) -> dict:
 
 
 class CpuContention:
-    """Share of the machine's CPU time used by *other* processes in a window.
+    """Share of the machine's CPU time that was not ours in a window.
 
     Busy jiffies from /proc/stat minus this process's (and its reaped
-    children's) CPU time from os.times(), divided by elapsed CPU capacity.
-    The benchmark machine may be shared; a large value means noisy numbers.
+    children's) CPU time from os.times(), divided by elapsed CPU capacity:
+    ``other_cpu_frac``. On a virtual machine the busy jiffies include *steal*,
+    time the hypervisor gave to other guests while ours waited; it is also
+    reported alone as ``steal_frac``, since it says the host is shared (and
+    its memory bandwidth with it) even when nothing else runs in the guest.
+    A large value of either means noisy numbers.
     """
 
     def __init__(self) -> None:
@@ -134,25 +138,28 @@ class CpuContention:
         hz = os.sysconf("SC_CLK_TCK")
         busy = (sum(vals) - vals[3] - vals[4]) / hz if len(vals) > 4 else None
         total = sum(vals) / hz if vals else None
+        steal = vals[7] / hz if len(vals) > 7 else None
         t = os.times()
         own = t.user + t.system + t.children_user + t.children_system
-        return busy, total, own, time.time()
+        return busy, total, own, time.time(), steal
 
     def stop(self) -> dict:
-        b1, tot1, own1, w1 = self._snap()
-        b0, tot0, own0, w0 = self.t0
+        b1, tot1, own1, w1, st1 = self._snap()
+        b0, tot0, own0, w0, st0 = self.t0
         out = {"wall_s": w1 - w0, "loadavg": _read("/proc/loadavg").split()[:3]}
         if b0 is None or b1 is None or tot1 == tot0:
             out["other_cpu_frac"] = None
             return out
         other = max(0.0, (b1 - b0) - (own1 - own0))
         out["other_cpu_frac"] = other / (tot1 - tot0)
+        if st0 is not None and st1 is not None:
+            out["steal_frac"] = (st1 - st0) / (tot1 - tot0)
         out["own_cpu_s"] = own1 - own0
         return out
 
 
 def wait_for_idle(timeout_s: float, threshold: float = 0.10, window_s: float = 3.0) -> dict:
-    """Wait (up to timeout_s) until other processes use < threshold of the CPUs."""
+    """Wait (up to timeout_s) until other processes and steal use < threshold of the CPUs."""
     t0 = time.time()
     last = None
     while True:
@@ -784,9 +791,11 @@ def main(argv=None) -> int:
     table = markdown_table(rows, copy_bw, det_status)
     if busy.get("other_cpu_frac") is not None:
         frac = busy["other_cpu_frac"]
+        steal = busy.get("steal_frac")
+        stolen = "" if steal is None else f"; steal by the hypervisor alone: {100 * steal:.0f}%"
         table += (
-            f"\n\nOther processes used {100 * frac:.0f}% of the machine's CPU time during the run"
-            f" (load average {' '.join(busy['loadavg'])})."
+            f"\n\nOther processes took {100 * frac:.0f}% of the machine's CPU time during the run"
+            f" (load average {' '.join(busy['loadavg'])}{stolen})."
         )
         if frac > 0.10:
             table += " WARNING: the machine was shared; timings are noisy."
