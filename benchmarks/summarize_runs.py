@@ -6,7 +6,11 @@ Usage: python benchmarks/summarize_runs.py RUN.json [RUN.json ...]
 Each cell is the median over runs of that run's TF/ours ratio, with the
 range across runs, because a shared 2-core machine is noisy run to run. The
 floor column is our time over the memory floor measured in the same run
-(read grads once + write a fresh output once); lower is better.
+(read grads once + write a fresh output once); lower is better. TF/floor is
+TF's time over the same floor: a kernel at the floor would be TF/floor times
+faster than TF, so a speed-up target above it asks for less than one pass
+over the data. Below the table: the contention of each run (the share of CPU
+time that was not ours, and the hypervisor's steal alone where recorded).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ def main(paths: list[str]) -> None:
     print(
         "| workload | T | ours ms (median of runs) | TF/ours: median [min, max] "
         "| TF-det/ours: median [min, max] | ours/floor: median [min, max] "
-        "| ours/write: median [min, max] | target | met by median |"
+        "| ours/write: median [min, max] | TF/floor: median | target | met by median |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|:-:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|")
     for wl, dt in keys:
         rows = [
             next(r for r in run["results"] if (r["workload"], r["dtype"]) == (wl, dt))
@@ -35,6 +39,11 @@ def main(paths: list[str]) -> None:
         det = [r["speedup_deterministic"] for r in rows if r.get("speedup_deterministic")]
         floor = [r["ours_over_floor"] for r in rows if r.get("ours_over_floor")]
         write = [r["ours_over_write"] for r in rows if r.get("ours_over_write")]
+        tf_floor = [
+            r["speedup"] * r["ours_over_floor"]
+            for r in rows
+            if r.get("speedup") and r.get("ours_over_floor")
+        ]
 
         def fmt(v: list[float]) -> str:
             if not v:
@@ -46,8 +55,24 @@ def main(paths: list[str]) -> None:
         tgt = "—" if target is None or not sp else f"{target:g}×"
         print(
             f"| {wl} | {dt} | {ours:.2f} | {fmt(sp)} | {fmt(det)} | {fmt(floor)} "
-            f"| {fmt(write)} | {tgt} | {met} |"
+            f"| {fmt(write)} | {median_cell(tf_floor)} | {tgt} | {met} |"
         )
+    print()
+    for path, run in zip(paths, runs):
+        busy = run.get("contention", {})
+        other, steal = busy.get("other_cpu_frac"), busy.get("steal_frac")
+        cells = [f"{path}: not ours {percent(other)}"]
+        if steal is not None:
+            cells.append(f"steal {percent(steal)}")
+        print("- " + ", ".join(cells))
+
+
+def median_cell(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}×" if values else "—"
+
+
+def percent(frac: float | None) -> str:
+    return "—" if frac is None else f"{100 * frac:.0f} %"
 
 
 if __name__ == "__main__":
