@@ -13,7 +13,9 @@ alike; the table gives the median and minimum of each, and B/A of the medians.
 Each module is imported under a name of its own (``load_extension`` in
 tests/support/kernels.py says why): under one name, such an A/B would time one
 build twice. The script refuses two paths to one file, and checks that it got
-two module objects.
+two module objects. The last column is the share of CPU time that was not
+ours while a row was timed, and the hypervisor's steal alone: rows timed on a
+busy host say little.
 
 ``--isa-a`` and ``--isa-b`` cap the instruction-set copy each module runs
 (``CRG_CPU_ISA``: avx2, baseline). A module reads the cap once, at its first
@@ -36,11 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import _support  # puts tests/ on sys.path for `support`
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from support.kernels import load_extension  # noqa: E402
-from support.workloads import WORKLOADS, workload_case  # noqa: E402
+from support.kernels import load_extension
+from support.workloads import WORKLOADS, workload_case
 
 
 def find_module_file(folder: str) -> Path:
@@ -114,7 +115,10 @@ def main() -> int:
 
 
 def time_interleaved(a, b, args) -> int:
-    print(f"{'workload':13s} {'dtype':8s} thr   A median/min ms   B median/min ms    B/A")
+    print(
+        f"{'workload':13s} {'dtype':8s} thr   A median/min ms   B median/min ms    B/A"
+        "  not ours / steal"
+    )
     for workload in args.workloads:
         case = workload_case(workload, np.random.default_rng(0))
         for dtype in args.dtypes:
@@ -127,6 +131,7 @@ def time_interleaved(a, b, args) -> int:
             )
             for threads in args.threads:
                 times = {"a": [], "b": []}
+                contention = _support.CpuContention()
                 for i in range(args.repeats + 2):  # two warm-up rounds
                     order = (("a", a), ("b", b)) if i % 2 == 0 else (("b", b), ("a", a))
                     for key, module in order:
@@ -134,11 +139,20 @@ def time_interleaved(a, b, args) -> int:
                         module.grad_image_cpu(*call_args, num_threads=threads)
                         if i >= 2:
                             times[key].append((time.perf_counter() - start) * 1e3)
+                busy = contention.stop()
                 med = {k: statistics.median(v) for k, v in times.items()}
                 cells = "  ".join(f"{med[k]:8.3f}/{min(times[k]):8.3f}" for k in ("a", "b"))
                 ratio = med["b"] / med["a"]
-                print(f"{workload:13s} {dtype:8s} {threads:3d}  {cells}  {ratio:5.2f}", flush=True)
+                load = f"{percent(busy.get('other_cpu_frac'))} / {percent(busy.get('steal_frac'))}"
+                print(
+                    f"{workload:13s} {dtype:8s} {threads:3d}  {cells}  {ratio:5.2f}  {load}",
+                    flush=True,
+                )
     return 0
+
+
+def percent(frac: float | None) -> str:
+    return "—" if frac is None else f"{100 * frac:3.0f}%"
 
 
 if __name__ == "__main__":

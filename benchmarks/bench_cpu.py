@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import _support  # noqa: F401  (puts tests/ on sys.path for `support`)
+import _support  # puts tests/ on sys.path for `support`
 import numpy as np
 from support.numerics import ITEMSIZE
 from support.workloads import WORKLOADS, workload_case
@@ -116,54 +116,12 @@ def machine_description(tf_module) -> dict:
     }
 
 
-class CpuContention:
-    """Share of the machine's CPU time that was not ours in a window.
-
-    Busy jiffies from /proc/stat minus this process's (and its reaped
-    children's) CPU time from os.times(), divided by elapsed CPU capacity:
-    ``other_cpu_frac``. On a virtual machine the busy jiffies include *steal*,
-    time the hypervisor gave to other guests while ours waited; it is also
-    reported alone as ``steal_frac``, since it says the host is shared (and
-    its memory bandwidth with it) even when nothing else runs in the guest.
-    A large value of either means noisy numbers.
-    """
-
-    def __init__(self) -> None:
-        self.t0 = self._snap()
-
-    @staticmethod
-    def _snap():
-        line = _read("/proc/stat").splitlines()[0] if _read("/proc/stat") else ""
-        vals = [int(v) for v in line.split()[1:]] if line.startswith("cpu ") else []
-        hz = os.sysconf("SC_CLK_TCK")
-        busy = (sum(vals) - vals[3] - vals[4]) / hz if len(vals) > 4 else None
-        total = sum(vals) / hz if vals else None
-        steal = vals[7] / hz if len(vals) > 7 else None
-        t = os.times()
-        own = t.user + t.system + t.children_user + t.children_system
-        return busy, total, own, time.time(), steal
-
-    def stop(self) -> dict:
-        b1, tot1, own1, w1, st1 = self._snap()
-        b0, tot0, own0, w0, st0 = self.t0
-        out = {"wall_s": w1 - w0, "loadavg": _read("/proc/loadavg").split()[:3]}
-        if b0 is None or b1 is None or tot1 == tot0:
-            out["other_cpu_frac"] = None
-            return out
-        other = max(0.0, (b1 - b0) - (own1 - own0))
-        out["other_cpu_frac"] = other / (tot1 - tot0)
-        if st0 is not None and st1 is not None:
-            out["steal_frac"] = (st1 - st0) / (tot1 - tot0)
-        out["own_cpu_s"] = own1 - own0
-        return out
-
-
 def wait_for_idle(timeout_s: float, threshold: float = 0.10, window_s: float = 3.0) -> dict:
     """Wait (up to timeout_s) until other processes and steal use < threshold of the CPUs."""
     t0 = time.time()
     last = None
     while True:
-        probe = CpuContention()
+        probe = _support.CpuContention()
         time.sleep(window_s)
         last = probe.stop().get("other_cpu_frac")
         if last is None or last < threshold:
@@ -771,7 +729,7 @@ def main(argv=None) -> int:
     if ours is not None:
         machine["crop_and_resize_grad"] = package_info()
     machine["loadavg_at_start"] = _read("/proc/loadavg").split()[:3]
-    contention = CpuContention()
+    contention = _support.CpuContention()
     print("measuring copy bandwidth ...", file=sys.stderr, flush=True)
     copy_bw = measure_copy_bandwidth()
     main_results = run_phase(args, tf, ours, deterministic_phase=False)
