@@ -52,16 +52,20 @@ def find_module_file(folder: str) -> Path:
 
 
 def load_with_isa_cap(path: Path, tag: str, isa: str | None):
-    """Loads the module and makes it choose its ISA now, under ``isa`` as cap."""
-    saved = os.environ.pop("CRG_CPU_ISA", None)
+    """Loads the module and makes it choose its ISA now, under ``isa`` as cap.
+
+    Without ``isa`` the module sees the environment's CRG_CPU_ISA, if any.
+    """
+    saved = os.environ.get("CRG_CPU_ISA")
     if isa is not None:
         os.environ["CRG_CPU_ISA"] = isa
     try:
         module = load_extension(str(path), f"ab_{tag}._kernels")
         chosen = module.cpu_isa()
     finally:
-        os.environ.pop("CRG_CPU_ISA", None)
-        if saved is not None:
+        if saved is None:
+            os.environ.pop("CRG_CPU_ISA", None)
+        else:
             os.environ["CRG_CPU_ISA"] = saved
     return module, chosen
 
@@ -93,8 +97,8 @@ def main() -> int:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float16", "float64"])
     parser.add_argument("--threads", nargs="+", type=int, default=[2])
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--isa-a", help="CRG_CPU_ISA cap for A (default: none)")
-    parser.add_argument("--isa-b", help="CRG_CPU_ISA cap for B (default: none)")
+    parser.add_argument("--isa-a", help="CRG_CPU_ISA cap for A (default: the environment's)")
+    parser.add_argument("--isa-b", help="CRG_CPU_ISA cap for B (default: the environment's)")
     args = parser.parse_args()
     keep_freed_memory_mapped()
     path_a, path_b = find_module_file(args.build_a), find_module_file(args.build_b)
