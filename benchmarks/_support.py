@@ -32,8 +32,10 @@ class CpuContention:
     children's) CPU time from os.times(), divided by elapsed CPU capacity:
     ``other_cpu_frac``. On a virtual machine the busy jiffies include *steal*,
     time the hypervisor gave to other guests while ours waited; it is also
-    reported alone as ``steal_frac``, since it says the host is shared (and
-    its memory bandwidth with it) even when nothing else runs in the guest.
+    reported alone as ``steal_frac``, since it says the host is shared even
+    when nothing else runs in the guest. Over a short window the two can
+    disagree by a few points (our own time and the machine's are accounted in
+    different ticks), so ``other_cpu_frac`` can read below ``steal_frac``.
     A large value of either means noisy numbers.
     """
 

@@ -12,13 +12,14 @@ alike; the table gives the median and minimum of each, and B/A of the medians.
 
 Each module is imported under a name of its own (``load_extension`` in
 tests/support/kernels.py says why): under one name, such an A/B would time one
-build twice. The script refuses two paths to one file, and checks that it got
-two module objects. The last column is the share of CPU time that was not
-ours while a row was timed, and the hypervisor's steal alone: rows timed on a
-busy host say little.
+build twice. The script refuses two paths to one file unless their ISA caps
+differ, and checks that it got two module objects. The last column is the
+share of CPU time that was not ours while a row was timed, and the
+hypervisor's steal alone: rows timed on a busy host say little.
 
 ``--isa-a`` and ``--isa-b`` cap the instruction-set copy each module runs
-(``CRG_CPU_ISA``: avx2, baseline). A module reads the cap once, at its first
+(``CRG_CPU_ISA``: avx512, avx2 or baseline; a copy the CPU lacks falls back
+to the best it has). A module reads the cap once, at its first
 call, so each is loaded and asked for its ISA with its own cap set. To compare
 two ISA copies of one build, pass the same folder twice with different caps:
 B is then loaded from a copy of the file, since loading one file twice hands
@@ -85,8 +86,10 @@ def keep_freed_memory_mapped() -> None:
     if not hasattr(libc, "mallopt"):
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest on 64-bit
-    libc.mallopt(m_trim_threshold, 1 << 30)
+    # 32 MiB is glibc's largest threshold on 64-bit; larger outputs stay mapped afresh.
+    ok = libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30)
+    if not ok:
+        print("note: mallopt failed; calls may page-fault their temporaries", file=sys.stderr)
 
 
 def main() -> int:
@@ -97,24 +100,27 @@ def main() -> int:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float16", "float64"])
     parser.add_argument("--threads", nargs="+", type=int, default=[2])
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--isa-a", help="CRG_CPU_ISA cap for A (default: the environment's)")
-    parser.add_argument("--isa-b", help="CRG_CPU_ISA cap for B (default: the environment's)")
+    isas = ("avx512", "avx2", "baseline")
+    parser.add_argument("--isa-a", choices=isas, help="ISA cap for A (default: CRG_CPU_ISA's)")
+    parser.add_argument("--isa-b", choices=isas, help="ISA cap for B (default: CRG_CPU_ISA's)")
     args = parser.parse_args()
     keep_freed_memory_mapped()
     path_a, path_b = find_module_file(args.build_a), find_module_file(args.build_b)
     with tempfile.TemporaryDirectory() as scratch:
         same_file = os.path.samefile(path_a, path_b)
+        load_b = path_b
         if same_file:
             if args.isa_a == args.isa_b:
                 raise SystemExit("A and B are one file with one ISA cap: nothing to compare")
-            path_b = Path(shutil.copy(path_b, scratch))
+            load_b = Path(shutil.copy(path_b, scratch))
         a, isa_a = load_with_isa_cap(path_a, "a", args.isa_a)
-        b, isa_b = load_with_isa_cap(path_b, "b", args.isa_b)
+        b, isa_b = load_with_isa_cap(load_b, "b", args.isa_b)
         if a is b:
             raise SystemExit("A and B loaded as one module")
         if same_file and isa_a == isa_b:
             raise SystemExit(f"both caps gave the {isa_a} copy on this CPU: nothing to compare")
-        print(f"A: {path_a} ({isa_a})\nB: {path_b} ({isa_b})")
+        copied = " (loaded from a copy)" if same_file else ""
+        print(f"A: {path_a} ({isa_a})\nB: {path_b} ({isa_b}){copied}")
         return time_interleaved(a, b, args)
 
 
@@ -156,7 +162,7 @@ def time_interleaved(a, b, args) -> int:
 
 
 def percent(frac: float | None) -> str:
-    return "—" if frac is None else f"{100 * frac:3.0f}%"
+    return "—" if frac is None else f"{100 * frac:3.0f} %"
 
 
 if __name__ == "__main__":

@@ -750,10 +750,10 @@ def main(argv=None) -> int:
     if busy.get("other_cpu_frac") is not None:
         frac = busy["other_cpu_frac"]
         steal = busy.get("steal_frac")
-        stolen = "" if steal is None else f"; steal by the hypervisor alone: {100 * steal:.0f}%"
+        stolen = "" if steal is None else f", hypervisor steal alone {100 * steal:.0f} %"
         table += (
-            f"\n\nOther processes took {100 * frac:.0f}% of the machine's CPU time during the run"
-            f" (load average {' '.join(busy['loadavg'])}{stolen})."
+            f"\n\nCPU time not ours during the run: {100 * frac:.0f} % of the machine's"
+            f" (other processes and steal{stolen}; load average {' '.join(busy['loadavg'])})."
         )
         if frac > 0.10:
             table += " WARNING: the machine was shared; timings are noisy."

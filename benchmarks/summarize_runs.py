@@ -77,6 +77,7 @@ def percent(frac: float | None) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
-        print(__doc__)
-        sys.exit(0 if len(sys.argv) >= 2 else 2)
+        asked = len(sys.argv) >= 2
+        print(__doc__, file=sys.stdout if asked else sys.stderr)
+        sys.exit(0 if asked else 2)
     main(sys.argv[1:])
