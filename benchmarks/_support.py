@@ -3,7 +3,8 @@
 Importing it puts ``tests/`` on ``sys.path`` so that the benchmarks can import
 ``support`` (``tests/support``: workloads, cases, reference, GPU backends):
 each benchmark does ``import _support`` before its first ``from support ...``.
-It also holds ``CpuContention``, how busy the machine was during a run.
+It also holds ``CpuContention``, how busy the machine was during a run, and
+``percent``, how the benchmarks print its shares.
 """
 
 from __future__ import annotations
@@ -67,3 +68,8 @@ class CpuContention:
             out["steal_frac"] = (st1 - st0) / (tot1 - tot0)
         out["own_cpu_s"] = own1 - own0
         return out
+
+
+def percent(frac: float | None) -> str:
+    """A share such as ``CpuContention``'s as "12 %", or "—" when unknown."""
+    return "—" if frac is None else f"{100 * frac:.0f} %"

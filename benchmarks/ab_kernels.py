@@ -153,16 +153,14 @@ def time_interleaved(a, b, args) -> int:
                 med = {k: statistics.median(v) for k, v in times.items()}
                 cells = "  ".join(f"{med[k]:8.3f}/{min(times[k]):8.3f}" for k in ("a", "b"))
                 ratio = med["b"] / med["a"]
-                load = f"{percent(busy.get('other_cpu_frac'))} / {percent(busy.get('steal_frac'))}"
+                other = _support.percent(busy.get("other_cpu_frac"))
+                steal = _support.percent(busy.get("steal_frac"))
+                load = f"{other:>5s} / {steal:>5s}"
                 print(
                     f"{workload:13s} {dtype:8s} {threads:3d}  {cells}  {ratio:5.2f}  {load}",
                     flush=True,
                 )
     return 0
-
-
-def percent(frac: float | None) -> str:
-    return "—" if frac is None else f"{100 * frac:3.0f} %"
 
 
 if __name__ == "__main__":

@@ -750,9 +750,9 @@ def main(argv=None) -> int:
     if busy.get("other_cpu_frac") is not None:
         frac = busy["other_cpu_frac"]
         steal = busy.get("steal_frac")
-        stolen = "" if steal is None else f", hypervisor steal alone {100 * steal:.0f} %"
+        stolen = "" if steal is None else f", hypervisor steal alone {_support.percent(steal)}"
         table += (
-            f"\n\nCPU time not ours during the run: {100 * frac:.0f} % of the machine's"
+            f"\n\nCPU time not ours during the run: {_support.percent(frac)} of the machine's"
             f" (other processes and steal{stolen}; load average {' '.join(busy['loadavg'])})."
         )
         if frac > 0.10:

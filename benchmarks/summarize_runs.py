@@ -19,6 +19,8 @@ import json
 import statistics
 import sys
 
+from _support import percent
+
 
 def main(paths: list[str]) -> None:
     runs = [json.load(open(p, encoding="utf-8")) for p in paths]
@@ -69,10 +71,6 @@ def main(paths: list[str]) -> None:
 
 def median_cell(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}×" if values else "—"
-
-
-def percent(frac: float | None) -> str:
-    return "—" if frac is None else f"{100 * frac:.0f} %"
 
 
 if __name__ == "__main__":
