@@ -25,11 +25,10 @@ against the RSS before the call, which is only valid when nothing before the
 call peaked higher (the child avoids large transient allocations for that
 reason).
 
-Our kernel's temporaries, by construction (cc/core/cpu/grad_image_impl.h):
-per (box, crop row) its sample (32 B), band code (8 B), at most 8 B of
-per-task counts and one or two 8 B listings (two when its taps fall in
-different bands); one column tap per (box, crop column) (24 B); and per
-running work unit an accumulator of at most
+Our kernel's temporaries, by construction (cc/core/cpu/grad_image.h): at
+most ``TEMPORARY_BYTES_PER_SAMPLE_ROW`` per (box, crop row) and
+``TEMPORARY_BYTES_PER_CROP_COLUMN`` per (box, crop column), both read from the
+``_kernels`` module; and per running work unit an accumulator of at most
 ``CRG_UNIT_KB`` = 512 KiB. ``expected_temporaries_bytes`` below is that bound.
 """
 
@@ -47,6 +46,7 @@ import sys
 from pathlib import Path
 
 import _support  # noqa: F401  (puts tests/ on sys.path for `support`)
+from support.kernels import load_kernels
 from support.numerics import ITEMSIZE
 from support.workloads import WORKLOADS as STANDARD_WORKLOADS
 
@@ -65,17 +65,17 @@ WORKLOADS = {
 }
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 TF_DTYPES = ("float32", "float16", "float64")  # TF's kernel has no bfloat16
-SAMPLE_ROW_BYTES = 64  # sample, band code, counts, two listings
-COLUMN_TAP_BYTES = 24
 UNIT_ACC_BYTES = 512 << 10
 
 
 def expected_temporaries_bytes(workload, threads):
     """Upper bound of our kernel's temporaries for one call (see module doc)."""
+    kernels, why = load_kernels()
+    if kernels is None:
+        raise RuntimeError(f"the _kernels module holds the bound: {why}")
     B, H, W, D, N, ch, cw = WORKLOADS[workload]
-    rows = N * ch
-    sample_rows = rows * SAMPLE_ROW_BYTES
-    taps = N * cw * COLUMN_TAP_BYTES
+    sample_rows = N * ch * kernels.TEMPORARY_BYTES_PER_SAMPLE_ROW
+    taps = N * cw * kernels.TEMPORARY_BYTES_PER_CROP_COLUMN
     return sample_rows + taps + threads * UNIT_ACC_BYTES
 
 

@@ -284,6 +284,9 @@ PYBIND11_MODULE(_kernels, m) {
       "device pointers).";
   m.def("cpu_isa", &CpuIsaName,
         "Instruction set of the CPU kernel (CRG_CPU_ISA caps it).");
+  // Bounds of the CPU kernel's set-up temporaries, for bench_memory.py.
+  m.attr("TEMPORARY_BYTES_PER_SAMPLE_ROW") = kTemporaryBytesPerSampleRow;
+  m.attr("TEMPORARY_BYTES_PER_CROP_COLUMN") = kTemporaryBytesPerCropColumn;
   m.def("grad_image_cpu", &GradImageCpu, py::arg("grads"), py::arg("boxes"),
         py::arg("box_ind"), py::arg("image_size"), py::arg("dtype"),
         py::arg("method") = "bilinear", py::arg("num_threads") = 0,

@@ -6,13 +6,12 @@ namespace crg_test {
 // ---------------------------------------------------------------------------
 // Memory: the kernel's temporaries, measured with the tracking allocator.
 //
-// By construction (cc/core/cpu/grad_image_impl.h, ComputeSamples) they are,
-// per (box, crop row), a 32 B SampleRow, an 8 B band code, at most 8 B of
-// per-task counts and one or two 8 B listings (a row whose taps fall in two
-// bands is listed twice): at most 64 B per row; the column taps (N*cw
-// entries of 24 B); 8 B per band for the offsets, and as much again for the
-// counts when there is a single set-up task (the bound counts every image row
-// as a band); and one accumulator per running work unit: band_rows x width x
+// By construction (cc/core/cpu/grad_image_impl.h, ComputeSamples) they are:
+// per (box, crop row) and per (box, crop column), at most the bounds that
+// cc/core/cpu/grad_image.h publishes; 8 B per band for the offsets, and as
+// much again for the counts when there is a single set-up task (the bound
+// counts every image row as a band); and one accumulator per running work
+// unit: band_rows x width x
 // block of channels, at most 512 KiB (CRG_UNIT_KB), or one whole image row of
 // up to 2 MiB when the output outweighs grads -- but never less than one image
 // row of min(D, 256 B / sizeof(Acc)) channels, i.e. width x 256 B.
@@ -44,8 +43,9 @@ int64_t AccumulatorBound(const Problem& p, size_t acc_size) {
 
 int64_t TemporariesBound(const Problem& p, int threads, size_t acc_size) {
   const int64_t rows = p.num_boxes * p.crop_height;
-  const int64_t sample_rows = rows * 64;
-  const int64_t taps = p.num_boxes * p.crop_width * 24;
+  const int64_t sample_rows = rows * crg::kTemporaryBytesPerSampleRow;
+  const int64_t taps =
+      p.num_boxes * p.crop_width * crg::kTemporaryBytesPerCropColumn;
   const int64_t bands = (p.batch * p.height + 1) * 16;
   // Runner bookkeeping (std::function, std::thread state): a few KiB.
   const int64_t runner = 4096 + 1024 * threads;

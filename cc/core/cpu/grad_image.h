@@ -26,6 +26,14 @@ struct ParallelRunner {
 // Runs everything on the calling thread.
 ParallelRunner SerialRunner();
 
+// Bounds of the kernel's set-up temporaries (grad_image_impl.h,
+// ComputeSamples, where static_asserts tie them to its records): per (box,
+// crop row) a sample, a band code, per-task counts and one or two listings;
+// per (box, crop column) a column tap. The memory tests and
+// benchmarks/bench_memory.py take them from here.
+constexpr int64_t kTemporaryBytesPerSampleRow = 64;
+constexpr int64_t kTemporaryBytesPerCropColumn = 24;
+
 // Writes the image gradient into `output` (which need not be initialized).
 // Requires CheckGradImageShapes and CheckBoxValues (cc/core/checks.h) to
 // have passed. T is float, double, Half or

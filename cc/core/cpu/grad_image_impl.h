@@ -57,6 +57,15 @@ struct ColumnTap {
   bool valid;
 };
 
+// The bounds grad_image.h publishes: a SampleRow, its 8 B band code, at most
+// 8 B of per-task counts and two 8 B listings per (box, crop row); a
+// ColumnTap per (box, crop column).
+static_assert(sizeof(SampleRow) + 4 * sizeof(int64_t) <=
+                  kTemporaryBytesPerSampleRow,
+              "update kTemporaryBytesPerSampleRow in grad_image.h");
+static_assert(sizeof(ColumnTap) <= kTemporaryBytesPerCropColumn,
+              "update kTemporaryBytesPerCropColumn in grad_image.h");
+
 // How the output is cut into work units.
 struct Tiling {
   int64_t band_rows;  // Image rows per unit.
