@@ -26,6 +26,11 @@ def _first_line(path: str) -> str:
         return ""
 
 
+def load_average() -> list[str]:
+    """The 1, 5 and 15 minute load averages as ``/proc/loadavg`` writes them."""
+    return _first_line("/proc/loadavg").split()[:3]
+
+
 class CpuContention:
     """Share of the machine's CPU time that was not ours in a window.
 
@@ -58,7 +63,7 @@ class CpuContention:
     def stop(self) -> dict:
         b1, tot1, own1, w1, st1 = self._snap()
         b0, tot0, own0, w0, st0 = self.t0
-        out = {"wall_s": w1 - w0, "loadavg": _first_line("/proc/loadavg").split()[:3]}
+        out = {"wall_s": w1 - w0, "loadavg": load_average()}
         if b0 is None or b1 is None or tot1 == tot0:
             out["other_cpu_frac"] = None
             return out

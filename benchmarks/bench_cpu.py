@@ -728,7 +728,7 @@ def main(argv=None) -> int:
     machine["wait_idle"] = idle
     if ours is not None:
         machine["crop_and_resize_grad"] = package_info()
-    machine["loadavg_at_start"] = _read("/proc/loadavg").split()[:3]
+    machine["loadavg_at_start"] = _support.load_average()
     contention = _support.CpuContention()
     print("measuring copy bandwidth ...", file=sys.stderr, flush=True)
     copy_bw = measure_copy_bandwidth()
