@@ -27,9 +27,10 @@ reason).
 
 Our kernel's temporaries, by construction (cc/core/cpu/grad_image.h): at
 most ``TEMPORARY_BYTES_PER_SAMPLE_ROW`` per (box, crop row) and
-``TEMPORARY_BYTES_PER_CROP_COLUMN`` per (box, crop column), both read from the
-``_kernels`` module; and per running work unit an accumulator of at most
-``CRG_UNIT_KB`` = 512 KiB. ``expected_temporaries_bytes`` below is that bound.
+``TEMPORARY_BYTES_PER_CROP_COLUMN`` per (box, crop column), and per running
+work unit an accumulator of at most ``UNIT_ACCUMULATOR_BYTES`` (``CRG_UNIT_KB``,
+512 KiB unless the build changed it), all read from the ``_kernels`` module.
+``expected_temporaries_bytes`` below is that bound.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ WORKLOADS = {
 }
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 TF_DTYPES = ("float32", "float16", "float64")  # TF's kernel has no bfloat16
-UNIT_ACC_BYTES = 512 << 10
 
 
 def expected_temporaries_bytes(workload, threads):
@@ -76,7 +76,7 @@ def expected_temporaries_bytes(workload, threads):
     B, H, W, D, N, ch, cw = WORKLOADS[workload]
     sample_rows = N * ch * kernels.TEMPORARY_BYTES_PER_SAMPLE_ROW
     taps = N * cw * kernels.TEMPORARY_BYTES_PER_CROP_COLUMN
-    return sample_rows + taps + threads * UNIT_ACC_BYTES
+    return sample_rows + taps + threads * kernels.UNIT_ACCUMULATOR_BYTES
 
 
 def _status_kib(field):

@@ -287,6 +287,7 @@ PYBIND11_MODULE(_kernels, m) {
   // Bounds of the CPU kernel's set-up temporaries, for bench_memory.py.
   m.attr("TEMPORARY_BYTES_PER_SAMPLE_ROW") = kTemporaryBytesPerSampleRow;
   m.attr("TEMPORARY_BYTES_PER_CROP_COLUMN") = kTemporaryBytesPerCropColumn;
+  m.attr("UNIT_ACCUMULATOR_BYTES") = kUnitAccumulatorBytes;
   m.def("grad_image_cpu", &GradImageCpu, py::arg("grads"), py::arg("boxes"),
         py::arg("box_ind"), py::arg("image_size"), py::arg("dtype"),
         py::arg("method") = "bilinear", py::arg("num_threads") = 0,

@@ -11,10 +11,10 @@ namespace crg_test {
 // cc/core/cpu/grad_image.h publishes; 8 B per band for the offsets, and as
 // much again for the counts when there is a single set-up task (the bound
 // counts every image row as a band); and one accumulator per running work
-// unit: band_rows x width x
-// block of channels, at most 512 KiB (CRG_UNIT_KB), or one whole image row of
-// up to 2 MiB when the output outweighs grads -- but never less than one image
-// row of min(D, 256 B / sizeof(Acc)) channels, i.e. width x 256 B.
+// unit: band_rows x width x block of channels, at most one unit (CRG_UNIT_KB),
+// or one whole image row of up to four units when the output outweighs grads
+// -- but never less than one image row of min(D, 256 B / sizeof(Acc))
+// channels, i.e. width x 256 B.
 
 struct HeapPeak {
   int64_t peak;
@@ -36,9 +36,10 @@ HeapPeak MeasureKernelHeap(const Problem& p, const crg::ParallelRunner& runner,
 int64_t AccumulatorBound(const Problem& p, size_t acc_size) {
   const int64_t row_min = p.width * std::min<int64_t>(p.depth, 256 / acc_size) *
                           static_cast<int64_t>(acc_size);
-  const int64_t whole_row = std::min<int64_t>(
-      p.width * p.depth * static_cast<int64_t>(acc_size), 2 << 20);
-  return std::max<int64_t>({512 << 10, whole_row, row_min});
+  const int64_t whole_row =
+      std::min<int64_t>(p.width * p.depth * static_cast<int64_t>(acc_size),
+                        4 * crg::kUnitAccumulatorBytes);
+  return std::max<int64_t>({crg::kUnitAccumulatorBytes, whole_row, row_min});
 }
 
 int64_t TemporariesBound(const Problem& p, int threads, size_t acc_size) {
@@ -69,11 +70,13 @@ void CheckTemporaries(const Problem& p, int threads) {
       bound / 1048576.0, output_mib);
   EXPECT(h.peak <= bound, p.name << " " << TypeName<T>() << ": temporaries "
                                  << h.peak << " B above the bound " << bound);
-  if (AccumulatorBound(p, acc_size) > (512 << 10)) {
+  if (AccumulatorBound(p, acc_size) > crg::kUnitAccumulatorBytes) {
     printf(
-        "  note: %s rows are too wide for a 512 KiB accumulator: a work "
+        "  note: %s rows are too wide for a %lld KiB accumulator: a work "
         "unit may hold %.2f MiB\n",
-        p.name.c_str(), AccumulatorBound(p, acc_size) / 1048576.0);
+        p.name.c_str(),
+        static_cast<long long>(crg::kUnitAccumulatorBytes >> 10),
+        AccumulatorBound(p, acc_size) / 1048576.0);
   }
 }
 

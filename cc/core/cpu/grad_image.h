@@ -10,6 +10,12 @@
 #include "cc/core/float16.h"
 #include "cc/core/grad_image_args.h"
 
+// The size of a work unit's accumulator in KiB, a build-time tuning switch
+// (docs/tuning.md): it changes speed and temporaries, never the result.
+#ifndef CRG_UNIT_KB
+#define CRG_UNIT_KB 512
+#endif
+
 namespace crop_and_resize_grad {
 
 // How the kernel runs work units in parallel. parallel_for(num_units, work)
@@ -29,10 +35,13 @@ ParallelRunner SerialRunner();
 // Bounds of the kernel's set-up temporaries (grad_image_impl.h,
 // ComputeSamples, where static_asserts tie them to its records): per (box,
 // crop row) a sample, a band code, per-task counts and one or two listings;
-// per (box, crop column) a column tap. The memory tests and
+// per (box, crop column) a column tap. And one work unit's accumulator
+// (CRG_UNIT_KB); a whole image row of up to four units makes one unit when
+// the output outweighs grads. The memory tests and
 // benchmarks/bench_memory.py take them from here.
 constexpr int64_t kTemporaryBytesPerSampleRow = 64;
 constexpr int64_t kTemporaryBytesPerCropColumn = 24;
+constexpr int64_t kUnitAccumulatorBytes = int64_t{CRG_UNIT_KB} << 10;
 
 // Writes the image gradient into `output` (which need not be initialized).
 // Requires CheckGradImageShapes and CheckBoxValues (cc/core/checks.h) to

@@ -26,10 +26,8 @@
 #include "cc/core/cpu/grad_image.h"
 
 // Build-time tuning switches; docs/tuning.md says what each one trades.
-// They change speed and temporaries, never the result.
-#ifndef CRG_UNIT_KB
-#define CRG_UNIT_KB 512
-#endif
+// They change speed and temporaries, never the result. CRG_UNIT_KB is in
+// grad_image.h, which publishes the accumulator bound it sets.
 #ifndef CRG_PREFETCH_DISTANCE
 #define CRG_PREFETCH_DISTANCE 1
 #endif
@@ -93,7 +91,7 @@ struct Tiling {
 template <typename Acc>
 Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
                     bool output_outweighs_grads) {
-  constexpr int64_t kUnitBytes = CRG_UNIT_KB << 10;
+  constexpr int64_t kUnitBytes = kUnitAccumulatorBytes;
   const int64_t whole_row_bytes =
       output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes;
   const int64_t row_block_bytes =
