@@ -38,7 +38,7 @@ int64_t AccumulatorBound(const Problem& p, size_t acc_size) {
                           static_cast<int64_t>(acc_size);
   const int64_t whole_row =
       std::min<int64_t>(p.width * p.depth * static_cast<int64_t>(acc_size),
-                        4 * crg::kUnitAccumulatorBytes);
+                        crg::kWholeRowAccumulatorBytes);
   return std::max<int64_t>({crg::kUnitAccumulatorBytes, whole_row, row_min});
 }
 

@@ -36,12 +36,13 @@ ParallelRunner SerialRunner();
 // ComputeSamples, where static_asserts tie them to its records): per (box,
 // crop row) a sample, a band code, per-task counts and one or two listings;
 // per (box, crop column) a column tap. And one work unit's accumulator
-// (CRG_UNIT_KB); a whole image row of up to four units makes one unit when
-// the output outweighs grads. The memory tests and
-// benchmarks/bench_memory.py take them from here.
+// (CRG_UNIT_KB), or a whole image row of up to four units when the output
+// outweighs grads. The memory tests and benchmarks/bench_memory.py take them
+// from here.
 constexpr int64_t kTemporaryBytesPerSampleRow = 64;
 constexpr int64_t kTemporaryBytesPerCropColumn = 24;
 constexpr int64_t kUnitAccumulatorBytes = int64_t{CRG_UNIT_KB} << 10;
+constexpr int64_t kWholeRowAccumulatorBytes = 4 * kUnitAccumulatorBytes;
 
 // Writes the image gradient into `output` (which need not be initialized).
 // Requires CheckGradImageShapes and CheckBoxValues (cc/core/checks.h) to

@@ -73,7 +73,7 @@ struct Tiling {
 };
 
 // Cuts the output into units: bands of whole rows (all channels, unless a
-// row alone overflows the row budget), as tall as kUnitBytes of cache allows,
+// row alone overflows the row budget), as tall as one unit of cache allows,
 // since a sample row whose taps fall in two bands is read twice. Contiguous
 // grads reads beat narrower channel blocks with taller bands (measured).
 // Rows stay whole up to one unit: a band of a single whole row, in place,
@@ -91,11 +91,12 @@ struct Tiling {
 template <typename Acc>
 Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
                     bool output_outweighs_grads) {
-  constexpr int64_t kUnitBytes = kUnitAccumulatorBytes;
-  const int64_t whole_row_bytes =
-      output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes;
-  const int64_t row_block_bytes =
-      output_outweighs_grads ? 4 * kUnitBytes : kUnitBytes / 2;
+  const int64_t whole_row_bytes = output_outweighs_grads
+                                      ? kWholeRowAccumulatorBytes
+                                      : kUnitAccumulatorBytes;
+  const int64_t row_block_bytes = output_outweighs_grads
+                                      ? kWholeRowAccumulatorBytes
+                                      : kUnitAccumulatorBytes / 2;
   constexpr int64_t kMaxBandRows = 16;
   const int64_t min_units = CRG_UNITS_PER_THREAD * std::max(1, num_threads);
   const int64_t pixel_bytes = width * static_cast<int64_t>(sizeof(Acc));
@@ -113,8 +114,8 @@ Tiling ChooseTiling(int64_t rows, int64_t width, int64_t depth, int num_threads,
                                               kMinBlockDepth * kMinBlockDepth);
     t.block_depth = std::min(t.block_depth, depth);
   }
-  t.band_rows = std::clamp<int64_t>(kUnitBytes / (pixel_bytes * t.block_depth),
-                                    1, kMaxBandRows);
+  t.band_rows = std::clamp<int64_t>(
+      kUnitAccumulatorBytes / (pixel_bytes * t.block_depth), 1, kMaxBandRows);
   auto count = [&] {
     t.num_blocks = (depth + t.block_depth - 1) / t.block_depth;
     t.num_bands = (rows + t.band_rows - 1) / t.band_rows;
