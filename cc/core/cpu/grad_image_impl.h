@@ -367,50 +367,71 @@ enum class RowCase { kTwoRows, kOneRowTwice, kOneRow, kNearest };
 // kDepth > 0 fixes the channel count at compile time (nd == kDepth), so the
 // channel loops of few-channel images unroll instead of running as scalar
 // remainders; 0 leaves it to nd.
+//
+// The next sample row is usually elsewhere in memory, so it is prefetched
+// column by column, spread over this row's work: each crop column's channels
+// are updated in chunks of four cache lines of grads, and each chunk first
+// prefetches the same four lines of the next row. A burst of a whole column's
+// prefetches (16 lines at 256 channels) ahead of its update was 5-13% slower
+// on fastrcnn-7, maskrcnn-14 and small-D3 (A/B, two threads): the burst holds
+// the line fill buffers that the accumulator's loads then wait for. Full
+// chunks have a compile-time length, so their loops unroll.
 template <RowCase kCase, int kDepth, typename Acc>
 inline void AddColumns(const float* g_row, const float* next_g_row,
                        const ColumnTap* taps, int64_t crop_width, int64_t depth,
                        int64_t nd_any, Acc wt, Acc wb, Acc* row0, Acc* row1,
                        int64_t pixel_stride) {
   constexpr int64_t kFloatsPerLine = 64 / sizeof(float);
+  constexpr int64_t kChunk = 4 * kFloatsPerLine;
   const int64_t nd = kDepth > 0 ? kDepth : nd_any;
   for (int64_t cx = 0; cx < crop_width; ++cx) {
-    // The next sample row is usually elsewhere in memory: fetch it column by
-    // column, spread over this row's work.
     const float* next = next_g_row + cx * depth;
-    for (int64_t d = 0; d < nd; d += kFloatsPerLine)
-      __builtin_prefetch(next + d);
     const ColumnTap& t = taps[cx];
-    if (!t.valid) continue;
-    const float* g = g_row + cx * depth;
-    const int64_t l = t.left * pixel_stride;
-    if constexpr (kCase == RowCase::kNearest) {
-      AddNearest(g, row0 + l, nd);
+    if (!t.valid) {
+      for (int64_t d = 0; d < nd; d += kFloatsPerLine)
+        __builtin_prefetch(next + d);
       continue;
     }
-    const int64_t r = t.right * pixel_stride;
+    const float* g_column = g_row + cx * depth;
+    const int64_t left = t.left * pixel_stride;
+    const int64_t right = t.right * pixel_stride;
     const TapWeights<Acc> wx = MakeTapWeights<Acc>(t.frac);
     const bool same_col = t.left == t.right;
-    if constexpr (kCase == RowCase::kTwoRows) {
-      if (same_col) {
-        UpdateSameColumn(g, wt, wb, wx.lo, wx.hi, row0 + l, row1 + l, nd);
-      } else {
-        UpdateFourCorners(g, wt, wb, wx.lo, wx.hi, row0 + l, row0 + r, row1 + l,
-                          row1 + r, nd);
+    // Channels [d0, d0 + n) of this column.
+    auto update_chunk = [&](int64_t d0, auto n) {
+      for (int64_t d = d0; d < d0 + n; d += kFloatsPerLine)
+        __builtin_prefetch(next + d);
+      const float* g = g_column + d0;
+      const int64_t l = left + d0;
+      const int64_t r = right + d0;
+      if constexpr (kCase == RowCase::kNearest) {
+        AddNearest(g, row0 + l, n);
+      } else if constexpr (kCase == RowCase::kTwoRows) {
+        if (same_col) {
+          UpdateSameColumn(g, wt, wb, wx.lo, wx.hi, row0 + l, row1 + l, n);
+        } else {
+          UpdateFourCorners(g, wt, wb, wx.lo, wx.hi, row0 + l, row0 + r,
+                            row1 + l, row1 + r, n);
+        }
+      } else if constexpr (kCase == RowCase::kOneRowTwice) {
+        if (same_col) {
+          UpdateOnePixel(g, wt, wb, wx.lo, wx.hi, row0 + l, n);
+        } else {
+          UpdateSameRow(g, wt, wb, wx.lo, wx.hi, row0 + l, row0 + r, n);
+        }
+      } else {  // kOneRow: weight wt on row0 only.
+        if (same_col) {
+          UpdateOneRowOnePixel(g, wt, wx.lo, wx.hi, row0 + l, n);
+        } else {
+          UpdateOneRow(g, wt, wx.lo, wx.hi, row0 + l, row0 + r, n);
+        }
       }
-    } else if constexpr (kCase == RowCase::kOneRowTwice) {
-      if (same_col) {
-        UpdateOnePixel(g, wt, wb, wx.lo, wx.hi, row0 + l, nd);
-      } else {
-        UpdateSameRow(g, wt, wb, wx.lo, wx.hi, row0 + l, row0 + r, nd);
-      }
-    } else {  // kOneRow: weight wt on row0 only.
-      if (same_col) {
-        UpdateOneRowOnePixel(g, wt, wx.lo, wx.hi, row0 + l, nd);
-      } else {
-        UpdateOneRow(g, wt, wx.lo, wx.hi, row0 + l, row0 + r, nd);
-      }
+    };
+    int64_t d0 = 0;
+    for (; d0 + kChunk <= nd; d0 += kChunk) {
+      update_chunk(d0, std::integral_constant<int64_t, kChunk>());
     }
+    if (d0 < nd) update_chunk(d0, nd - d0);
   }
 }
 
