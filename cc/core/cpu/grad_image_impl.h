@@ -372,11 +372,11 @@ enum class RowCase { kTwoRows, kOneRowTwice, kOneRow, kNearest };
 // column by column, spread over this row's work: each crop column's channels
 // are updated in chunks of four cache lines of grads, and each chunk first
 // prefetches the same four lines of the next row. A burst of a whole column's
-// prefetches (16 lines at 256 channels) ahead of its update was 2-11% slower
-// on fastrcnn-7, maskrcnn-14 and small-D3, AVX-512 and AVX2 alike (one-process
-// A/Bs, two threads); the likely cause is the burst holding the line fill
-// buffers that the accumulator's loads then wait for. Full chunks have a
-// compile-time length, so their loops unroll.
+// prefetches (16 lines at 256 channels) ahead of its update took 2-18% more
+// time on fastrcnn-7, maskrcnn-14 and small-D3, AVX-512 and AVX2 alike
+// (one-process A/Bs, two threads); the likely cause is the burst holding the
+// line fill buffers that the accumulator's loads then wait for. Full chunks
+// have a compile-time length, so their loops unroll.
 template <RowCase kCase, int kDepth, typename Acc>
 inline void AddColumns(const float* g_row, const float* next_g_row,
                        const ColumnTap* taps, int64_t crop_width, int64_t depth,
