@@ -179,48 +179,58 @@ Samples ComputeSamples(const GradImageArgs& a, int64_t band_rows,
   // position[t * num_bands + b]: task t's listings in band b, counted, then
   // where the next one goes.
   std::unique_ptr<int64_t[]> position(new int64_t[tasks * num_bands]());
-  // row / band_rows without a 64-bit division per row (it took a third of
-  // this pass): a double reciprocal, off by at most one below 2^53, corrected.
-  const double inverse_band_rows = 1.0 / static_cast<double>(band_rows);
-  auto band_of = [&](int64_t row) {
-    int64_t q =
-        static_cast<int64_t>(static_cast<double>(row) * inverse_band_rows);
-    if (q * band_rows > row) --q;
-    if ((q + 1) * band_rows <= row) ++q;
-    return q;
-  };
+  // The task loops below copy what they read into locals: their stores would
+  // otherwise make the compiler reload values captured by reference, sample
+  // by sample (overlap-1img's set-up, one thread: 0.53 ms instead of 0.58,
+  // the fastest of 300 calls).
   runner.parallel_for(tasks, [&](int64_t task_begin, int64_t task_end) {
+    const GradImageArgs args = a;
+    const int64_t rows_per_band = band_rows;
+    const double inverse = 1.0 / static_cast<double>(rows_per_band);
+    SampleRow* const sample_rows = out.rows.get();
+    ColumnTap* const columns = out.columns.get();
+    int64_t* const codes = band_code.get();
+    // row / rows_per_band without a 64-bit division per row (it took a third
+    // of this pass): a double reciprocal, off by at most one below 2^53,
+    // corrected.
+    auto band_of = [rows_per_band, inverse](int64_t row) {
+      int64_t q = static_cast<int64_t>(static_cast<double>(row) * inverse);
+      if (q * rows_per_band > row) --q;
+      if ((q + 1) * rows_per_band <= row) ++q;
+      return q;
+    };
     for (int64_t task = task_begin; task < task_end; ++task) {
       int64_t* const count = position.get() + task * num_bands;
       const int64_t box_end =
-          std::min(a.num_boxes, (task + 1) * boxes_per_task);
+          std::min(args.num_boxes, (task + 1) * boxes_per_task);
       for (int64_t n = task * boxes_per_task; n < box_end; ++n) {
-        const float y1 = a.boxes[n * 4 + 0];
-        const float x1 = a.boxes[n * 4 + 1];
-        const float y2 = a.boxes[n * 4 + 2];
-        const float x2 = a.boxes[n * 4 + 3];
-        const int64_t row_base = static_cast<int64_t>(a.box_ind[n]) * a.height;
-        for (int64_t cy = 0; cy < a.crop_height; ++cy) {
-          const int64_t r = n * a.crop_height + cy;
-          const AxisSample s =
-              MakeAxisSample(y1, y2, a.height, a.crop_height, cy, a.method);
+        const float y1 = args.boxes[n * 4 + 0];
+        const float x1 = args.boxes[n * 4 + 1];
+        const float y2 = args.boxes[n * 4 + 2];
+        const float x2 = args.boxes[n * 4 + 3];
+        const int64_t row_base =
+            static_cast<int64_t>(args.box_ind[n]) * args.height;
+        for (int64_t cy = 0; cy < args.crop_height; ++cy) {
+          const int64_t r = n * args.crop_height + cy;
+          const AxisSample s = MakeAxisSample(
+              y1, y2, args.height, args.crop_height, cy, args.method);
           const SampleRow row{n, row_base + s.taps.lo, row_base + s.taps.hi,
                               s.taps.frac};
-          out.rows[r] = row;
+          sample_rows[r] = row;
           if (!s.valid) {
-            band_code[r] = -1;
+            codes[r] = -1;
             continue;
           }
           const int64_t top_band = band_of(row.top);
-          const bool straddles = row.bottom >= (top_band + 1) * band_rows;
-          band_code[r] = 2 * top_band + straddles;
+          const bool straddles = row.bottom >= (top_band + 1) * rows_per_band;
+          codes[r] = 2 * top_band + straddles;
           ++count[top_band];
           if (straddles) ++count[top_band + 1];
         }
-        for (int64_t cx = 0; cx < a.crop_width; ++cx) {
-          const AxisSample s =
-              MakeAxisSample(x1, x2, a.width, a.crop_width, cx, a.method);
-          out.columns[n * a.crop_width + cx] =
+        for (int64_t cx = 0; cx < args.crop_width; ++cx) {
+          const AxisSample s = MakeAxisSample(x1, x2, args.width,
+                                              args.crop_width, cx, args.method);
+          columns[n * args.crop_width + cx] =
               ColumnTap{s.taps.lo, s.taps.hi, s.taps.frac, s.valid};
         }
       }
@@ -240,16 +250,19 @@ Samples ComputeSamples(const GradImageArgs& a, int64_t band_rows,
   out.band_begin[num_bands] = total;
   out.listed.reset(new int64_t[total]);
   runner.parallel_for(tasks, [&](int64_t task_begin, int64_t task_end) {
+    const int64_t* const codes = band_code.get();
+    int64_t* const listed = out.listed.get();
+    const int64_t crop_height = a.crop_height;
+    const int64_t num_boxes = a.num_boxes;
     for (int64_t task = task_begin; task < task_end; ++task) {
       int64_t* const next = position.get() + task * num_bands;
       const int64_t row_end =
-          std::min(a.num_boxes, (task + 1) * boxes_per_task) * a.crop_height;
-      for (int64_t r = task * boxes_per_task * a.crop_height; r < row_end;
-           ++r) {
-        const int64_t code = band_code[r];
+          std::min(num_boxes, (task + 1) * boxes_per_task) * crop_height;
+      for (int64_t r = task * boxes_per_task * crop_height; r < row_end; ++r) {
+        const int64_t code = codes[r];
         if (code < 0) continue;
-        out.listed[next[code >> 1]++] = r;
-        if (code & 1) out.listed[next[(code >> 1) + 1]++] = r;
+        listed[next[code >> 1]++] = r;
+        if (code & 1) listed[next[(code >> 1) + 1]++] = r;
       }
     }
   });
